@@ -1,0 +1,1 @@
+"""Fixtures that boot the disposable systemd-nspawn test host."""

@@ -1,0 +1,1 @@
+"""Fixtures that start a real vLLM (CPU) server on loopback."""
