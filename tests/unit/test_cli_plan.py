@@ -18,8 +18,20 @@ def run_cli(capsys, *argv):
 
 
 def test_plan_json_has_the_contract_keys(capsys):
-    code, out, err = run_cli(capsys, "plan", "--model", "gpt-oss-120b", "--gpu", "h100", "--gpus", "8",
-                             "--goal", "throughput", "--format", "json")
+    code, out, err = run_cli(
+        capsys,
+        "plan",
+        "--model",
+        "gpt-oss-120b",
+        "--gpu",
+        "h100",
+        "--gpus",
+        "8",
+        "--goal",
+        "throughput",
+        "--format",
+        "json",
+    )
     assert code == 0 and err == ""
     data = json.loads(out)
     assert data["tensor_parallel_size"] == 1
@@ -54,6 +66,21 @@ def test_impossible_plans_exit_nonzero_with_nothing_on_stdout(capsys, argv):
 
 
 def test_console_script_runs():
-    proc = subprocess.run([sys.executable, "-m", "gptoss.cli", "plan", "--model", "gpt-oss-tiny", "--gpu", "cpu",
-                           "--format", "json"], capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gptoss.cli",
+            "plan",
+            "--model",
+            "gpt-oss-tiny",
+            "--gpu",
+            "cpu",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert json.loads(proc.stdout)["accelerator"] == "cpu"

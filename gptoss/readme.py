@@ -1,0 +1,166 @@
+"""Generate the README's tables from the code, so they cannot drift from what the planner decides.
+
+    uv run python -m gptoss.readme          # rewrite the generated sections in README.md
+    uv run python -m gptoss.readme --check  # exit 1 if README.md is stale (a unit test runs this)
+
+A generated section sits between `<!-- BEGIN generated:NAME -->` and `<!-- END generated:NAME -->`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from serving import ACCELERATORS, MODELS, PlanError, PlanRequest, plan_serving
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+# The hardware people ask about most, in the order a reader scans: one card, then a full box.
+COMMON_CASES: tuple[tuple[str, str, int, str], ...] = (
+    ("gpt-oss-20b", "l4", 1, "balanced"),
+    ("gpt-oss-20b", "rtx4090", 1, "balanced"),
+    ("gpt-oss-20b", "a100-80gb", 1, "balanced"),
+    ("gpt-oss-20b", "h100", 1, "balanced"),
+    ("gpt-oss-20b", "h100", 8, "throughput"),
+    ("gpt-oss-120b", "a100-40gb", 1, "balanced"),
+    ("gpt-oss-120b", "a100-40gb", 4, "balanced"),
+    ("gpt-oss-120b", "l40s", 2, "balanced"),
+    ("gpt-oss-120b", "h100", 1, "balanced"),
+    ("gpt-oss-120b", "h100", 8, "throughput"),
+    ("gpt-oss-120b", "h100", 8, "balanced"),
+    ("gpt-oss-120b", "h100", 8, "latency"),
+    ("gpt-oss-120b", "h200", 8, "throughput"),
+    ("gpt-oss-120b", "b200", 8, "throughput"),
+    ("gpt-oss-120b", "mi300x", 8, "latency"),
+    ("gpt-oss-120b", "mi355x", 8, "throughput"),
+    ("gpt-oss-tiny", "cpu", 1, "balanced"),
+)
+
+# Flags every plan carries, left out of the table's "recipe flags" column to keep it readable.
+_COMMON_FLAGS = {
+    "--served-model-name",
+    "--host",
+    "--port",
+    "--tensor-parallel-size",
+    "--max-model-len",
+    "--gpu-memory-utilization",
+    "--tool-call-parser",
+    "--enable-auto-tool-choice",
+    "--reasoning-parser",
+}
+_COMMON_ENV = {
+    "HF_HOME",
+    "VLLM_CACHE_ROOT",
+    "TIKTOKEN_ENCODINGS_BASE",
+    "VLLM_NO_USAGE_STATS",
+    "DO_NOT_TRACK",
+    "HF_HUB_OFFLINE",
+    "CUDA_VISIBLE_DEVICES",
+    "HIP_VISIBLE_DEVICES",
+}
+
+
+def _recipe_flags(argv: tuple[str, ...]) -> str:
+    out, skip = [], False
+    for i, arg in enumerate(argv[3:], start=3):
+        if skip:
+            skip = False
+            continue
+        if arg in _COMMON_FLAGS:
+            skip = i + 1 < len(argv) and not argv[i + 1].startswith("--")
+            continue
+        out.append(arg)
+    return " ".join(out)
+
+
+def _bytes(n: int) -> str:
+    return f"{n // 1024} KiB" if n >= 1024 else f"{n} B"
+
+
+def plans_table() -> str:
+    rows = [
+        "| model | GPUs per host | goal | TP | engines | KV cache per engine | full-context seqs | recipe flags | recipe env |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for model, gpu, gpus, goal in COMMON_CASES:
+        label = f"{gpus} x {ACCELERATORS[gpu].name}"
+        try:
+            p = plan_serving(PlanRequest(model=model, accelerator=gpu, gpus_per_host=gpus, goal=goal))
+        except PlanError as err:
+            rows.append(f"| {model} | {label} | {goal} | refused | - | - | - | {err} | |")
+            continue
+        env = " ".join(f"`{k}={v}`" for k, v in p.env.items() if k not in _COMMON_ENV)
+        flags = _recipe_flags(p.engines[0].argv)
+        kv = f"{p.memory.kv_cache_tokens:,} tokens" if p.memory else "VLLM_CPU_KVCACHE_SPACE=1 GiB"
+        seqs = f"{p.memory.full_context_sequences:g}" if p.memory else "-"
+        rows.append(
+            f"| {model} | {label} | {goal} | {p.tensor_parallel_size} | {p.engines_per_host} | {kv} | {seqs} "
+            f"| {'`' + flags + '`' if flags else ''} | {env} |"
+        )
+    return "\n".join(rows)
+
+
+def accelerators_table() -> str:
+    rows = [
+        "| key | accelerator | arch | compute | memory (GiB) | fabric | Kubernetes resource | image | gpt-oss MXFP4 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for a in ACCELERATORS.values():
+        fabric = "NVLink/IF" if a.nvlink else ("PCIe" if a.vendor != "cpu" else "-")
+        rows.append(
+            f"| `{a.key}` | {a.name} | {a.arch.value} | {a.compute_capability or '-'} | {a.memory_gib or '-'} "
+            f"| {fabric} | {a.k8s_resource or '-'} | `{a.image}` | {a.mxfp4.value} |"
+        )
+    return "\n".join(rows)
+
+
+def models_table() -> str:
+    rows = [
+        "| key | Hugging Face id | params (active) | layers | weights (GiB) | KV per token | context | Ollama |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for m in MODELS.values():
+        rows.append(
+            f"| `{m.key}` | {m.hf_id or 'built locally'} | {m.total_params_b}B ({m.active_params_b}B) | {m.layers} "
+            f"| {m.weights_gib} | {_bytes(m.kv_bytes_per_token())} | {m.context_length} | {m.ollama_tag or '-'} |"
+        )
+    return "\n".join(rows)
+
+
+SECTIONS: dict[str, Callable[[], str]] = {
+    "plans": plans_table,
+    "accelerators": accelerators_table,
+    "models": models_table,
+}
+
+
+def render(text: str) -> str:
+    for name, make in SECTIONS.items():
+        pattern = re.compile(
+            rf"(<!-- BEGIN generated:{name} -->\n).*?(<!-- END generated:{name} -->)", re.DOTALL
+        )
+        if pattern.search(text):
+            text = pattern.sub(lambda m, body=make(): m.group(1) + body + "\n" + m.group(2), text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="fail if README.md is not up to date")
+    args = parser.parse_args(argv)
+    current = README.read_text()
+    fresh = render(current)
+    if args.check:
+        if fresh != current:
+            print("README.md is stale: run `uv run python -m gptoss.readme`", file=sys.stderr)
+            return 1
+        return 0
+    README.write_text(fresh)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
