@@ -143,7 +143,8 @@ def render(text: str) -> str:
             rf"(<!-- BEGIN generated:{name} -->\n).*?(<!-- END generated:{name} -->)", re.DOTALL
         )
         if pattern.search(text):
-            text = pattern.sub(lambda m, body=make(): m.group(1) + body + "\n" + m.group(2), text)
+            body = make()
+            text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)
     return text
 
 
