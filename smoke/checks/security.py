@@ -1,0 +1,128 @@
+"""auth (a request without the key is refused) and bad_request (malformed input gets a 4xx, never a
+5xx or a hang)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from smoke.context import CheckContext
+from smoke.http import describe_transport_error, get, post, request
+from smoke.result import CheckResult, Recorder, skipped
+
+# A malformed request should be refused fast; waiting longer than this is reported as a hang.
+BAD_REQUEST_TIMEOUT_S = 30.0
+
+
+def check_auth(ctx: CheckContext, rec: Recorder) -> CheckResult:
+    ep = ctx.endpoint
+    if not ep.profile.checks_api_keys:
+        return skipped(rec.name, f"the {ep.profile.name} profile does not check API keys")
+    if not ep.api_key:
+        return skipped(
+            rec.name,
+            f"no API key configured (${ep.api_key_env} is empty), so there is nothing to refuse; "
+            "an endpoint without a key serves anyone who can reach it",
+        )
+    ok = get(ctx, "/models")
+    rec.sub("with_key", ok.ok, f"GET /v1/models with the configured key -> HTTP {ok.status}")
+    probes: list[tuple[str, Any]] = [
+        ("models_without_key", lambda: get(ctx, "/models", api_key=None)),
+        ("models_wrong_key", lambda: get(ctx, "/models", api_key=f"{ep.api_key}-wrong")),
+        (
+            "chat_without_key",
+            lambda: post(
+                ctx,
+                "/chat/completions",
+                {"model": ep.model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1},
+                api_key=None,
+            ),
+        ),
+    ]
+    for name, send in probes:
+        ex = send()
+        passed = ex.status == 401
+        rec.sub(name, passed, f"HTTP {ex.status} (expected 401)")
+        if not passed:
+            rec.add_evidence(ex.evidence())
+    return rec.result()
+
+
+@dataclass(frozen=True)
+class BadRequest:
+    name: str
+    body: Any = None  # JSON body, or raw bytes when `raw` is set
+    raw: bytes | None = None
+    profiles: tuple[str, ...] = ("vllm", "ollama")
+
+
+def bad_requests(model: str) -> list[BadRequest]:
+    msgs = [{"role": "user", "content": "hi"}]
+    return [
+        BadRequest("invalid_json", raw=b'{"model": "x", "messages": [ '),
+        BadRequest("missing_messages", {"model": model}),
+        BadRequest("messages_not_a_list", {"model": model, "messages": "hi"}),
+        BadRequest("unknown_model", {"model": "no-such-model-smoke", "messages": msgs}),
+        # Ollama clamps these instead of refusing them, so they are vLLM-only expectations.
+        BadRequest(
+            "negative_max_tokens", {"model": model, "messages": msgs, "max_tokens": -5}, profiles=("vllm",)
+        ),
+        BadRequest(
+            "max_tokens_beyond_context",
+            {"model": model, "messages": msgs, "max_tokens": 10_000_000},
+            profiles=("vllm",),
+        ),
+        BadRequest(
+            "unknown_reasoning_effort",
+            {"model": model, "messages": msgs, "reasoning_effort": "extreme"},
+            profiles=("vllm",),
+        ),
+    ]
+
+
+def check_bad_request(ctx: CheckContext, rec: Recorder) -> CheckResult:
+    timeout = min(BAD_REQUEST_TIMEOUT_S, ctx.endpoint.request_timeout_s)
+    for bad in bad_requests(ctx.endpoint.model):
+        if ctx.endpoint.profile.name not in bad.profiles:
+            continue
+        try:
+            if bad.raw is not None:
+                ex = request(
+                    ctx,
+                    "POST",
+                    "/chat/completions",
+                    content=bad.raw,
+                    headers={"Content-Type": "application/json"},
+                    timeout_s=timeout,
+                )
+            else:
+                ex = post(ctx, "/chat/completions", bad.body, timeout_s=timeout)
+        except httpx.TimeoutException as exc:
+            rec.sub(
+                bad.name,
+                False,
+                "hang: " + describe_transport_error(exc, "POST /v1/chat/completions", timeout),
+            )
+            continue
+        if 400 <= ex.status < 500:
+            has_body = bool(ex.error_message().strip()) and ex.data is not None
+            rec.sub(
+                bad.name,
+                has_body,
+                f"HTTP {ex.status}: {ex.error_message()[:100]}"
+                if has_body
+                else f"HTTP {ex.status} without a JSON error body",
+            )
+        elif ex.status >= 500:
+            rec.sub(
+                bad.name,
+                False,
+                f"server error HTTP {ex.status} (a bad request must get a 4xx): {ex.error_message()[:100]}",
+            )
+        else:
+            rec.sub(bad.name, False, f"accepted with HTTP {ex.status}; expected a 4xx refusal")
+        if not rec.subchecks[-1].passed:
+            rec.add_evidence(ex.evidence())
+    return rec.result()

@@ -1,0 +1,236 @@
+"""`gptoss smoke` (and `python -m smoke`): a thin CLI over the library.
+
+Exit codes: 0 every check passed (a check that could not run for a stated reason is fine unless it was
+named in --checks), 1 a check failed, 2 bad usage (unknown check, unreadable cases file, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from smoke.cases import DEFAULT_CASES_PATH, CaseFileError, load_cases, select_cases
+from smoke.checks import CHECKS, GROUPS, SelectionError, select
+from smoke.context import LoadOptions, SmokeOptions
+from smoke.endpoint import PROFILES, Endpoint, Redactor
+from smoke.report import render_json, render_junit, render_table
+from smoke.runner import SmokeReport, run_smoke
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {value}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    ep = parser.add_argument_group("endpoint")
+    ep.add_argument(
+        "--base-url",
+        action="append",
+        dest="base_urls",
+        metavar="URL",
+        help="OpenAI base URL ending in /v1; repeat once per replica (default: the profile's local URL)",
+    )
+    ep.add_argument("--model", help="the served model name, e.g. openai/gpt-oss-20b or gpt-oss:20b (Ollama)")
+    ep.add_argument(
+        "--profile", choices=sorted(PROFILES), default="vllm", help="server family (default: vllm)"
+    )
+    ep.add_argument(
+        "--api-key-env",
+        default="OPENAI_API_KEY",
+        metavar="NAME",
+        help="environment variable holding the API key (default: OPENAI_API_KEY); the key is never printed",
+    )
+    ep.add_argument(
+        "--timeout", type=_positive_float, default=120.0, metavar="S", help="per request (default 120)"
+    )
+    ep.add_argument("--connect-timeout", type=_positive_float, default=5.0, metavar="S", help="default 5")
+    ep.add_argument(
+        "--ready-timeout",
+        type=_positive_float,
+        default=600.0,
+        metavar="S",
+        help="readiness deadline (default 600)",
+    )
+
+    sel = parser.add_argument_group("what to check")
+    sel.add_argument(
+        "--checks",
+        action="append",
+        metavar="NAMES",
+        help=f"comma-separated checks or groups ({', '.join(GROUPS)}); default: all",
+    )
+    sel.add_argument("--skip", action="append", metavar="NAMES", help="checks or groups to leave out")
+    sel.add_argument("--list-checks", action="store_true", help="list the checks and groups, then exit")
+    sel.add_argument(
+        "--max-tokens", type=_positive_int, default=512, help="answer budget per request (default 512)"
+    )
+    sel.add_argument(
+        "--reasoning",
+        choices=("required", "optional"),
+        default="required",
+        help="gpt-oss always sends reasoning text; 'optional' accepts a server that hides it",
+    )
+
+    tools = parser.add_argument_group("tool calling")
+    tools.add_argument(
+        "--tool-cases", type=Path, default=DEFAULT_CASES_PATH, metavar="FILE", help="JSONL tool cases file"
+    )
+    tools.add_argument(
+        "--tool-case", action="append", dest="tool_case_ids", metavar="ID", help="run only these case ids"
+    )
+    tools.add_argument(
+        "--round-trip-case", metavar="ID", help="case for the round trips and streamed call (default: first)"
+    )
+    tools.add_argument("--strict", action="store_true", help="arguments must equal the expected ones exactly")
+    tools.add_argument(
+        "--runs", type=_positive_int, default=1, help="runs per case, for pass@k and pass^k (k=runs)"
+    )
+    tools.add_argument(
+        "--pass-criterion",
+        choices=("pass^k", "pass@k"),
+        default="pass^k",
+        help="a case passes when all runs pass (pass^k, default) or any run does (pass@k)",
+    )
+
+    load = parser.add_argument_group("load probe")
+    load.add_argument("--load-concurrency", type=_positive_int, default=4)
+    load.add_argument("--load-requests", type=_positive_int, default=8)
+    load.add_argument("--load-max-tokens", type=_positive_int, default=64)
+    load.add_argument("--load-prompt-words", type=_positive_int, default=32)
+    load.add_argument("--load-ignore-eos", action="store_true", help="vLLM only: generate exactly max tokens")
+    load.add_argument("--load-max-ttft-ms", type=_positive_float, help="fail when median TTFT is above this")
+    load.add_argument("--load-min-tps", type=_positive_float, help="fail when output tokens/s is below this")
+    load.add_argument(
+        "--load-max-error-rate", type=float, default=0.0, help="allowed failed share (default 0)"
+    )
+
+    out = parser.add_argument_group("reports")
+    out.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        help="JSON report to FILE, or to stdout instead of the table",
+    )
+    out.add_argument("--junit", type=Path, metavar="FILE", help="JUnit XML report for CI systems")
+    out.add_argument("--no-color", action="store_true", help="no colour even on a terminal")
+    out.add_argument("-v", "--verbose", action="store_true", help="every sub-check and full evidence")
+
+
+def _list_checks() -> str:
+    lines = [f"{spec.name:<22} {spec.group:<10} {spec.description}" for spec in CHECKS.values()]
+    lines.append("")
+    lines += [f"group {name:<16} {', '.join(names)}" for name, names in GROUPS.items()]
+    return "\n".join(lines)
+
+
+def build_options(args: argparse.Namespace) -> SmokeOptions:
+    cases = select_cases(load_cases(args.tool_cases), args.tool_case_ids or [])
+    options = SmokeOptions(
+        max_tokens=args.max_tokens,
+        reasoning=args.reasoning,
+        tool_cases=tuple(cases),
+        round_trip_case=args.round_trip_case,
+        strict=args.strict,
+        runs=args.runs,
+        pass_criterion=args.pass_criterion,
+        ready_timeout_s=args.ready_timeout,
+        load=LoadOptions(
+            concurrency=args.load_concurrency,
+            requests=args.load_requests,
+            max_tokens=args.load_max_tokens,
+            prompt_words=args.load_prompt_words,
+            ignore_eos=args.load_ignore_eos,
+            max_ttft_p50_ms=args.load_max_ttft_ms,
+            min_output_tokens_per_s=args.load_min_tps,
+            max_error_rate=args.load_max_error_rate,
+        ),
+    )
+    options.round_trip()  # fails early, with the known ids, when --round-trip-case names no case
+    return options
+
+
+def build_endpoints(args: argparse.Namespace) -> list[Endpoint]:
+    if not args.model:
+        raise ValueError("--model is required: the served model name, e.g. --model openai/gpt-oss-20b")
+    urls = args.base_urls or [PROFILES[args.profile].example_base_url]
+    return [
+        Endpoint.from_env(
+            url,
+            args.model,
+            api_key_env=args.api_key_env,
+            profile=args.profile,
+            request_timeout_s=args.timeout,
+            connect_timeout_s=args.connect_timeout,
+        )
+        for url in urls
+    ]
+
+
+def _use_colour(args: argparse.Namespace) -> bool:
+    return not args.no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+
+
+def write_reports(report: SmokeReport, args: argparse.Namespace, redact: Redactor) -> None:
+    if args.json == "-":
+        print(render_json(report, redact))
+    else:
+        print(render_table(report, redact, colour=_use_colour(args), verbose=args.verbose))
+        if args.json:
+            Path(args.json).write_text(render_json(report, redact) + "\n", encoding="utf-8")
+    if args.junit:
+        args.junit.write_text(render_junit(report, redact), encoding="utf-8")
+
+
+def run(
+    args: argparse.Namespace,
+    *,
+    client: httpx.Client | None = None,
+    async_client_factory: Callable[[], httpx.AsyncClient] | None = None,
+) -> int:
+    """Run `gptoss smoke` for parsed `args`; the clients are injectable (tests use a MockTransport)."""
+    if args.list_checks:
+        print(_list_checks())
+        return 0
+    try:
+        names, explicit = select(args.checks, args.skip)
+        options = build_options(args)
+        endpoints = build_endpoints(args)
+    except (SelectionError, CaseFileError, ValueError) as exc:
+        print(f"gptoss smoke: error: {exc}", file=sys.stderr)
+        return 2
+    redact = Redactor.for_endpoints(endpoints)
+    report = run_smoke(
+        endpoints, options, names, explicit=explicit, client=client, async_client_factory=async_client_factory
+    )
+    write_reports(report, args, redact)
+    return report.exit_code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gptoss smoke",
+        description="Smoke and conformance checks for an OpenAI-compatible gpt-oss endpoint (vLLM or Ollama).",
+    )
+    add_arguments(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None, **clients: Any) -> int:
+    return run(build_parser().parse_args(argv), **clients)
