@@ -1,9 +1,10 @@
 """A short load probe: N concurrent streamed chat requests; TTFT, inter-token latency, output tokens/s
 and errors, as percentiles, with optional pass thresholds.
 
-Measured the way `vllm bench serve` measures them, so the two can be compared on the same server:
-TTFT is send -> first delta carrying text (content or reasoning), ITL the gaps between later deltas,
-output tokens come from the usage chunk and tokens/s is their sum over the probe's wall time.
+Measured the way `vllm bench serve` (openai-chat backend) measures them, so the two can be compared on
+the same server: TTFT is send -> first chunk with a choice (vLLM sends it when the first token is out),
+ITL the gaps between later choice chunks, output tokens come from the usage chunk, and tokens/s is their
+sum over the probe's wall time.
 """
 
 from __future__ import annotations
@@ -44,13 +45,17 @@ class RequestSample:
     output_tokens: int = 0
 
 
-def _token_bearing(event: dict[str, Any]) -> bool:
-    choices = event.get("choices") or []
-    if not choices or not isinstance(choices[0], dict):
-        return False
-    delta = choices[0].get("delta") or {}
-    text, _ = find_reasoning(delta)
-    return bool(text or delta.get("content") or delta.get("tool_calls"))
+def _has_choice(event: dict[str, Any]) -> bool:
+    # Not "has text": with harmony the first tokens are channel headers that produce empty deltas, and
+    # vLLM's benchmark counts from the first chunk; counting the same way keeps the numbers comparable.
+    choices = event.get("choices")
+    return isinstance(choices, list) and bool(choices)
+
+
+def _text(event: dict[str, Any]) -> str:
+    delta = (event.get("choices") or [{}])[0].get("delta") or {}
+    reasoning, _ = find_reasoning(delta)
+    return reasoning + (delta.get("content") or "")
 
 
 async def _one(ctx: CheckContext, client: httpx.AsyncClient, body: dict[str, Any]) -> RequestSample:
@@ -66,16 +71,16 @@ async def _one(ctx: CheckContext, client: httpx.AsyncClient, body: dict[str, Any
         return RequestSample(
             False, "stream ended without [DONE] or with unparsable events", latency_s=cap.total_s
         )
-    times = [at for at, ev in cap.events if _token_bearing(ev)]
+    times = [at for at, ev in cap.events if _has_choice(ev)]
     usage = next((ev["usage"] for _, ev in reversed(cap.events) if ev.get("usage")), None)
     tokens = usage.get("completion_tokens", 0) if isinstance(usage, dict) else len(times)
-    if not times:
-        return RequestSample(False, "no token arrived", latency_s=cap.total_s)
+    if not times or not any(_text(ev) for _, ev in cap.events if _has_choice(ev)):
+        return RequestSample(False, "no text arrived", latency_s=cap.total_s)
     return RequestSample(
         True,
         ttft_s=times[0],
         itl_s=[b - a for a, b in itertools.pairwise(times)],
-        latency_s=cap.total_s,
+        latency_s=times[-1],  # to the last token, as vLLM's benchmark counts it
         output_tokens=int(tokens or 0),
     )
 

