@@ -1,0 +1,780 @@
+"""The ONE builder of Kubernetes objects for a serving plan. Pure: plan + settings in, plain dicts out.
+
+Pulumi (`infra/component.py`) registers these dicts and `gptoss render k8s` (`infra/yaml_out.py`) writes
+them as YAML, so both paths deploy the same thing. Nothing here reads config, the environment or files,
+and no secret value ever passes through: secrets are referenced by Secret name and key only.
+
+Design choices (explained for users in docs/kubernetes.md):
+- One ReadWriteMany PVC holds the weights, the tokenizer file and vLLM's compile cache. A download Job fills
+  it once; servers wait in an init container until the Job's marker file exists, then serve with
+  HF_HUB_OFFLINE=1. Per-replica volumes would download 65 GB again for every replica and every reschedule.
+- One Deployment, one pod per engine, each pod asking for `tensor_parallel_size` GPUs. Replicas share the
+  cache read-write, so nothing needs a StatefulSet's stable identity.
+- The API key reaches vLLM only as `VLLM_API_KEY` from a secretKeyRef. Kubernetes httpGet probes cannot
+  take a header from a Secret, so readiness is an exec probe that reads the key from the container's own
+  environment and asks `/v1/models` for the served name; startup and liveness use the open `/health`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from serving import VLLM_VERSION, Plan, PlanError, ServingPaths, plan_serving
+
+# Where pods mount what vLLM reads and writes; the plan's env points at these.
+MODELS_MOUNT = "/models"
+HOME_MOUNT = "/home/gptoss"
+# The compile cache lives on the same PVC as the weights, as a plain directory vLLM creates itself: a
+# subPath mount would be created by the kubelet as root, unwritable for the non-root server.
+K8S_PATHS = ServingPaths(
+    hf_home=f"{MODELS_MOUNT}/hf",
+    vllm_cache_root=f"{MODELS_MOUNT}/vllm-cache",
+    tiktoken_dir=f"{MODELS_MOUNT}/tiktoken",
+)
+STAGED_MARKER_DIR = f"{MODELS_MOUNT}/hf/.gptoss-staged"
+TIKTOKEN_URL = "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken"
+# The HF repos also carry `original/` (a second copy of the weights) and `metal/`: vLLM reads neither.
+DOWNLOAD_IGNORE_PATTERNS = ("original/*", "metal/*")
+
+NON_ROOT_UID = 1000
+# Deployment progress may include pulling a ~10 GB image and waiting for the weight download.
+PROGRESS_MARGIN_S = 3600
+STARTUP_PROBE_PERIOD_S = 10
+TERMINATION_GRACE_S = 120
+PRESTOP_SLEEP_S = 15  # let endpoints drop the pod before vLLM stops taking requests
+CPU_PER_GPU = 4
+MEMORY_GIB_PER_GPU = 16
+# The weights, plus headroom for a second revision, the tokenizer and the compile cache.
+CACHE_HEADROOM_GIB = 30
+
+APP_NAME = "gpt-oss"
+PART_OF = "gptoss-vllm"
+MANAGED_BY = "gptoss"
+
+GPU_LABEL_SCHEMES = ("nvidia-gfd", "gke", "none")
+ACCESS_MODES = ("ReadWriteMany", "ReadWriteOnce")
+SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
+
+# GKE's `cloud.google.com/gke-accelerator` values (GKE GPU docs) for the catalog keys GKE offers.
+GKE_ACCELERATORS: dict[str, str] = {
+    "l4": "nvidia-l4",
+    "a100-40gb": "nvidia-tesla-a100",
+    "a100-80gb": "nvidia-a100-80gb",
+    "h100": "nvidia-h100-80gb",
+    "h200": "nvidia-h200-141gb",
+    "b200": "nvidia-b200",
+}
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """A key in a Kubernetes Secret. The builder never sees the value."""
+
+    name: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Autoscaling:
+    max_replicas: int
+    queue_threshold: int  # waiting requests per replica before KEDA adds one
+    prometheus_url: str
+
+
+@dataclass(frozen=True)
+class K8sSettings:
+    """Everything about the cluster side that the serving plan does not decide. Defaults live in
+    `infra/config.py` (CONFIG_KEYS), the one place; construct through `infra.config.settings_from_values`."""
+
+    name: str
+    namespace: str
+    create_namespace: bool
+    image: str | None  # None: the plan's pinned image
+    cache_storage_class: str | None  # None: the cluster's default StorageClass
+    cache_size_gib: int | None  # None: from the model's weights
+    cache_access_mode: str
+    service_type: str
+    api_key_secret: SecretRef
+    hf_token_secret: SecretRef | None
+    gpu_labels: str
+    node_selector: Mapping[str, str] | None  # None: from the accelerator profile
+    tolerations: tuple[Mapping[str, str], ...] | None  # None: from the accelerator profile
+    run_as_non_root: bool | None  # None: from the accelerator profile
+    monitoring: bool
+    autoscaling: Autoscaling | None
+    smoke_job: bool
+    smoke_image: str
+    smoke_package: str  # a pip requirement for this project; "" when smoke_image already has it
+    allowed_namespaces: tuple[str, ...] = ()
+    extra_labels: Mapping[str, str] = field(default_factory=dict)
+
+
+class SettingsError(ValueError):
+    """Cluster settings that cannot work together. The message says what would."""
+
+
+@dataclass(frozen=True)
+class AcceleratorProfile:
+    """How pods find and use one accelerator family on Kubernetes (separate from the model presets)."""
+
+    resource: str | None
+    node_affinity: tuple[tuple[str, tuple[str, ...]], ...]  # (label, allowed values)
+    tolerations: tuple[dict[str, str], ...]
+    run_as_non_root: bool
+
+
+def accelerator_profile(plan: Plan, gpu_labels: str) -> AcceleratorProfile:
+    acc = plan.accelerator
+    if acc.vendor == "nvidia":
+        # GKE and EKS taint GPU nodes with nvidia.com/gpu; the GPU Operator docs use the same key.
+        tolerations = ({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},)
+        if gpu_labels == "nvidia-gfd":
+            # GPU feature discovery labels nodes with the nvidia-smi product name, spaces as dashes.
+            products = tuple(name.replace(" ", "-") for name in acc.smi_names)
+            affinity = (("nvidia.com/gpu.product", products),) if products else ()
+        elif gpu_labels == "gke":
+            if acc.key not in GKE_ACCELERATORS:
+                raise SettingsError(
+                    f"GKE offers no {acc.name} node pools this bundle knows: use gpuLabels none with your own "
+                    f"nodeSelector, or one of {', '.join(GKE_ACCELERATORS)}"
+                )
+            affinity = (("cloud.google.com/gke-accelerator", (GKE_ACCELERATORS[acc.key],)),)
+        else:
+            affinity = ()
+        return AcceleratorProfile(acc.k8s_resource, affinity, tolerations, run_as_non_root=True)
+    if acc.vendor == "amd":
+        # The AMD device plugin hands out /dev/kfd and /dev/dri, whose group ids (video, render) differ
+        # between host images; the ROCm vLLM image expects root. The resource request alone keeps the
+        # pod on AMD GPU nodes; pin the exact product with nodeSelector when a cluster mixes them.
+        tolerations = ({"key": "amd.com/gpu", "operator": "Exists", "effect": "NoSchedule"},)
+        return AcceleratorProfile(acc.k8s_resource, (), tolerations, run_as_non_root=False)
+    return AcceleratorProfile(None, (), (), run_as_non_root=True)
+
+
+def for_kubernetes(plan: Plan) -> Plan:
+    """The same plan with the pod mount points and staged weights. Re-planning keeps argv and env coming
+    from the planner alone; the CLI hands in plans made with the host paths."""
+    request = plan.request
+    if request.paths == K8S_PATHS and request.weights_staged:
+        return plan
+    return plan_serving(replace(request, paths=K8S_PATHS, weights_staged=True))
+
+
+def _pinned(image: str) -> bool:
+    """A digest or a tag other than `latest` (the last path part carries the tag; a registry port doesn't)."""
+    if "@sha256:" in image:
+        return True
+    last = image.rsplit("/", 1)[-1]
+    return ":" in last and not last.endswith(":latest")
+
+
+def validate(plan: Plan, settings: K8sSettings) -> None:
+    """Refuse settings that cannot work, before any object exists."""
+    if plan.request.host not in ("0.0.0.0", "::"):
+        raise SettingsError(
+            f"vLLM binds {plan.request.host}, which the Service cannot reach: use host 0.0.0.0 on Kubernetes"
+        )
+    image = settings.image or plan.image
+    if not _pinned(image):
+        raise SettingsError(f"image {image!r} is not pinned: use a version tag such as {plan.image!r}")
+    if settings.cache_access_mode not in ACCESS_MODES:
+        raise SettingsError(
+            f"cacheAccessMode {settings.cache_access_mode!r}: use {' or '.join(ACCESS_MODES)}"
+        )
+    max_replicas = settings.autoscaling.max_replicas if settings.autoscaling else plan.total_engines
+    if settings.cache_access_mode == "ReadWriteOnce" and max(max_replicas, plan.total_engines) > 1:
+        raise SettingsError(
+            f"a ReadWriteOnce model cache cannot be mounted by {max(max_replicas, plan.total_engines)} "
+            "replicas on different nodes: use a ReadWriteMany storage class (EFS, Filestore, Azure Files, "
+            "CephFS, NFS) or 1 replica"
+        )
+    if settings.service_type not in SERVICE_TYPES:
+        raise SettingsError(f"serviceType {settings.service_type!r}: use one of {', '.join(SERVICE_TYPES)}")
+    if settings.gpu_labels not in GPU_LABEL_SCHEMES:
+        raise SettingsError(f"gpuLabels {settings.gpu_labels!r}: use one of {', '.join(GPU_LABEL_SCHEMES)}")
+    if settings.autoscaling:
+        if not settings.monitoring:
+            raise SettingsError(
+                "autoscaling reads vllm:num_requests_waiting from Prometheus: set monitoring true as well"
+            )
+        if settings.autoscaling.max_replicas < plan.total_engines:
+            raise SettingsError(
+                f"autoscalingMaxReplicas {settings.autoscaling.max_replicas} is below replicas "
+                f"{plan.total_engines}: raise it or lower replicas"
+            )
+    if settings.smoke_job and not _pinned(settings.smoke_image):
+        raise SettingsError(f"smokeImage {settings.smoke_image!r} is not pinned: use a version tag")
+    accelerator_profile(plan, settings.gpu_labels)  # raises when the GPU labels cannot select this GPU
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def labels(settings: K8sSettings, component: str, plan: Plan) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": APP_NAME,
+        "app.kubernetes.io/instance": settings.name,
+        "app.kubernetes.io/version": f"vllm-{VLLM_VERSION}",
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        "gptoss/model": plan.model.key,
+        "gptoss/accelerator": plan.accelerator.key,
+        **dict(settings.extra_labels),
+    }
+
+
+def selector(settings: K8sSettings, component: str) -> dict[str, str]:
+    """The immutable subset of labels that selects a component's pods."""
+    return {
+        "app.kubernetes.io/name": APP_NAME,
+        "app.kubernetes.io/instance": settings.name,
+        "app.kubernetes.io/component": component,
+    }
+
+
+def metadata(settings: K8sSettings, name: str, component: str, plan: Plan) -> dict[str, Any]:
+    return {"name": name, "namespace": settings.namespace, "labels": labels(settings, component, plan)}
+
+
+def names(settings: K8sSettings) -> dict[str, str]:
+    n = settings.name
+    return {
+        "service_account": n,
+        "cache": f"{n}-models",
+        "download": f"{n}-download",
+        "server": n,
+        "service": n,
+        "pdb": n,
+        "network_policy": n,
+        "service_monitor": n,
+        "scaled_object": n,
+        "smoke": f"{n}-smoke",
+    }
+
+
+def service_url(plan: Plan, settings: K8sSettings) -> str:
+    return f"http://{settings.name}.{settings.namespace}.svc.cluster.local:{plan.request.port}/v1"
+
+
+def staged_marker(plan: Plan) -> str:
+    """The file whose presence means the weights are on the volume. A local model directory is staged
+    when its config.json is there; a Hugging Face id when the download Job wrote its marker."""
+    if plan.model_source.startswith("/"):
+        return f"{plan.model_source.rstrip('/')}/config.json"
+    return f"{STAGED_MARKER_DIR}/{plan.model_source.replace('/', '--')}"
+
+
+def needs_download(plan: Plan) -> bool:
+    return not plan.model_source.startswith("/")
+
+
+def cache_size_gib(plan: Plan, settings: K8sSettings) -> int:
+    return settings.cache_size_gib or int(math.ceil(plan.model.weights_gib * 1.2) + CACHE_HEADROOM_GIB)
+
+
+def _secret_env(name: str, ref: SecretRef, optional: bool = False) -> dict[str, Any]:
+    key_ref: dict[str, Any] = {"name": ref.name, "key": ref.key}
+    if optional:
+        key_ref["optional"] = True
+    return {"name": name, "valueFrom": {"secretKeyRef": key_ref}}
+
+
+def _env_list(env: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"name": k, "value": v} for k, v in env.items()]
+
+
+def _run_as_non_root(plan: Plan, settings: K8sSettings) -> bool:
+    if settings.run_as_non_root is not None:
+        return settings.run_as_non_root
+    return accelerator_profile(plan, settings.gpu_labels).run_as_non_root
+
+
+def pod_security_context(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
+    ctx: dict[str, Any] = {"seccompProfile": {"type": "RuntimeDefault"}}
+    if _run_as_non_root(plan, settings):
+        ctx |= {
+            "runAsNonRoot": True,
+            "runAsUser": NON_ROOT_UID,
+            "runAsGroup": NON_ROOT_UID,
+            "fsGroup": NON_ROOT_UID,
+            # Re-chowning 65 GB on every mount would stall each start: only when the root dir differs.
+            "fsGroupChangePolicy": "OnRootMismatch",
+        }
+    return ctx
+
+
+def container_security_context(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
+    ctx: dict[str, Any] = {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    if _run_as_non_root(plan, settings):
+        ctx["runAsNonRoot"] = True
+    return ctx
+
+
+def placement(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
+    """nodeSelector/affinity and tolerations: the profile's unless the settings override them."""
+    profile = accelerator_profile(plan, settings.gpu_labels)
+    out: dict[str, Any] = {}
+    if settings.node_selector is not None:
+        if settings.node_selector:
+            out["nodeSelector"] = dict(settings.node_selector)
+    elif profile.node_affinity:
+        out["affinity"] = {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchExpressions": [
+                                {"key": key, "operator": "In", "values": list(values)}
+                                for key, values in profile.node_affinity
+                            ]
+                        }
+                    ]
+                }
+            }
+        }
+    tolerations = profile.tolerations if settings.tolerations is None else settings.tolerations
+    if tolerations:
+        out["tolerations"] = [dict(t) for t in tolerations]
+    return out
+
+
+# vLLM requires the key on /v1/*; httpGet probes cannot read a Secret, so this runs inside the container,
+# takes the key from the container's environment and checks the served model is listed. argv[1] is the
+# port, argv[2] the served model name; nothing secret is in the pod spec.
+READINESS_SCRIPT = (
+    "import json, os, sys, urllib.request\n"
+    "req = urllib.request.Request(f'http://127.0.0.1:{sys.argv[1]}/v1/models', "
+    "headers={'Authorization': 'Bearer ' + os.environ['VLLM_API_KEY']})\n"
+    "ids = [m['id'] for m in json.load(urllib.request.urlopen(req, timeout=5))['data']]\n"
+    "sys.exit(0 if sys.argv[2] in ids else 1)\n"
+)
+
+WAIT_FOR_WEIGHTS_SCRIPT = (
+    'until [ -f "$GPTOSS_STAGED_MARKER" ]; do '
+    'echo "waiting for the model download: $GPTOSS_STAGED_MARKER"; sleep 15; done'
+)
+
+DOWNLOAD_SCRIPT = (
+    "import os, pathlib, urllib.request\n"
+    "from huggingface_hub import snapshot_download\n"
+    "source = os.environ['GPTOSS_MODEL_SOURCE']\n"
+    "snapshot_download(repo_id=source, ignore_patterns=os.environ['GPTOSS_IGNORE'].split(','))\n"
+    "tik = pathlib.Path(os.environ['TIKTOKEN_ENCODINGS_BASE'])\n"
+    "tik.mkdir(parents=True, exist_ok=True)\n"
+    "dest = tik / 'o200k_base.tiktoken'\n"
+    "if not dest.exists():\n"
+    "    urllib.request.urlretrieve(os.environ['GPTOSS_TIKTOKEN_URL'], tik / 'o200k_base.tiktoken.part')\n"
+    "    (tik / 'o200k_base.tiktoken.part').rename(dest)\n"
+    "marker = pathlib.Path(os.environ['GPTOSS_STAGED_MARKER'])\n"
+    "marker.parent.mkdir(parents=True, exist_ok=True)\n"
+    "marker.write_text(source + '\\n')\n"
+    "print('staged', source)\n"
+)
+
+SMOKE_SCRIPT = (
+    'set -e\nif [ -n "$GPTOSS_SMOKE_PACKAGE" ]; then\n'
+    "  python -m venv /tmp/venv\n"
+    '  /tmp/venv/bin/pip install --no-cache-dir --quiet "$GPTOSS_SMOKE_PACKAGE"\n'
+    '  PATH="/tmp/venv/bin:$PATH"\nfi\n'
+    'exec gptoss smoke --base-url "$GPTOSS_BASE_URL" --model "$GPTOSS_MODEL" --api-key-env OPENAI_API_KEY '
+    '--ready-timeout "$GPTOSS_READY_TIMEOUT"\n'
+)
+
+
+# ---------------------------------------------------------------------------------------------- objects
+
+
+def namespace_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
+    level = "restricted" if _run_as_non_root(plan, settings) else "baseline"
+    meta = {"name": settings.namespace, "labels": labels(settings, "namespace", plan)}
+    # Pod Security Admission enforces what the pods promise: restricted when they run as non-root.
+    meta["labels"] |= {"pod-security.kubernetes.io/enforce": level, "pod-security.kubernetes.io/warn": level}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
+
+
+def service_account_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": metadata(settings, names(settings)["service_account"], "server", plan),
+        # Nothing here talks to the Kubernetes API.
+        "automountServiceAccountToken": False,
+    }
+
+
+def cache_pvc_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "accessModes": [settings.cache_access_mode],
+        "resources": {"requests": {"storage": f"{cache_size_gib(plan, settings)}Gi"}},
+    }
+    if settings.cache_storage_class:
+        spec["storageClassName"] = settings.cache_storage_class
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": metadata(settings, names(settings)["cache"], "model-cache", plan),
+        "spec": spec,
+    }
+
+
+def _cache_volume(settings: K8sSettings) -> dict[str, Any]:
+    return {"name": "models", "persistentVolumeClaim": {"claimName": names(settings)["cache"]}}
+
+
+def download_job_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
+    image = settings.image or plan.image
+    env = [
+        {"name": "HF_HOME", "value": plan.env["HF_HOME"]},
+        {"name": "TIKTOKEN_ENCODINGS_BASE", "value": plan.env["TIKTOKEN_ENCODINGS_BASE"]},
+        {"name": "HOME", "value": HOME_MOUNT},
+        {"name": "GPTOSS_MODEL_SOURCE", "value": plan.model_source},
+        {"name": "GPTOSS_IGNORE", "value": ",".join(DOWNLOAD_IGNORE_PATTERNS)},
+        {"name": "GPTOSS_TIKTOKEN_URL", "value": TIKTOKEN_URL},
+        {"name": "GPTOSS_STAGED_MARKER", "value": staged_marker(plan)},
+        {"name": "HF_HUB_DISABLE_TELEMETRY", "value": "1"},
+    ]
+    if settings.hf_token_secret:
+        env.append(_secret_env("HF_TOKEN", settings.hf_token_secret))
+    pod_spec: dict[str, Any] = {
+        "serviceAccountName": names(settings)["service_account"],
+        "automountServiceAccountToken": False,
+        "restartPolicy": "OnFailure",
+        "securityContext": pod_security_context(plan, settings),
+        # Same placement as the servers: the Job pulls the server image onto the GPU nodes it will run on.
+        **placement(plan, settings),
+        "containers": [
+            {
+                "name": "download",
+                "image": image,
+                "imagePullPolicy": "IfNotPresent",
+                "command": ["python3", "-c", DOWNLOAD_SCRIPT],
+                "env": env,
+                "resources": {"requests": {"cpu": "1", "memory": "2Gi"}},
+                "securityContext": container_security_context(plan, settings),
+                "volumeMounts": [
+                    {"name": "models", "mountPath": MODELS_MOUNT},
+                    {"name": "home", "mountPath": HOME_MOUNT},
+                ],
+            }
+        ],
+        "volumes": [_cache_volume(settings), {"name": "home", "emptyDir": {}}],
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata(settings, names(settings)["download"], "model-download", plan),
+        "spec": {
+            "backoffLimit": 6,  # a dropped connection resumes: snapshot_download skips finished files
+            "template": {
+                "metadata": {"labels": labels(settings, "model-download", plan)},
+                "spec": pod_spec,
+            },
+        },
+    }
+
+
+def server_container(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
+    tp = plan.tensor_parallel_size
+    port = plan.request.port
+    resource = plan.accelerator.k8s_resource
+    requests: dict[str, str] = {
+        "cpu": str(CPU_PER_GPU * tp),
+        # A memory-backed /dev/shm counts against the pod's memory: request it on top.
+        "memory": f"{MEMORY_GIB_PER_GPU * tp + plan.shm_size_gib}Gi",
+    }
+    limits: dict[str, str] = {}
+    if resource:
+        # Extended resources need request == limit; one pod is one engine of `tp` GPUs.
+        requests[resource] = str(tp)
+        limits[resource] = str(tp)
+    resources: dict[str, Any] = {"requests": requests}
+    if limits:
+        resources["limits"] = limits
+    env = [*_env_list(plan.env), {"name": "HOME", "value": HOME_MOUNT}]
+    env.append(_secret_env("VLLM_API_KEY", settings.api_key_secret))
+    mounts = [
+        {"name": "models", "mountPath": MODELS_MOUNT},
+        {"name": "home", "mountPath": HOME_MOUNT},
+    ]
+    if plan.shm_size_gib:
+        mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
+    startup_failures = math.ceil(plan.startup_timeout_s / STARTUP_PROBE_PERIOD_S)
+    return {
+        "name": "vllm",
+        "image": settings.image or plan.image,
+        "imagePullPolicy": "IfNotPresent",
+        # The plan's argv as is: `command` replaces the image's entrypoint, so nothing is prepended.
+        "command": list(plan.engines[0].argv),
+        "env": env,
+        "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
+        "resources": resources,
+        "startupProbe": {
+            "httpGet": {"path": "/health", "port": "http"},
+            "periodSeconds": STARTUP_PROBE_PERIOD_S,
+            "timeoutSeconds": 5,
+            "failureThreshold": startup_failures,
+        },
+        "readinessProbe": {
+            "exec": {"command": ["python3", "-c", READINESS_SCRIPT, str(port), plan.served_model_name]},
+            "periodSeconds": 10,
+            "timeoutSeconds": 8,
+            "failureThreshold": 3,
+        },
+        "livenessProbe": {
+            # /health is open (no key) and answers while the engine loop lives; generous under load.
+            "httpGet": {"path": "/health", "port": "http"},
+            "periodSeconds": 15,
+            "timeoutSeconds": 10,
+            "failureThreshold": 4,
+        },
+        "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(PRESTOP_SLEEP_S)]}}},
+        "securityContext": container_security_context(plan, settings),
+        "volumeMounts": mounts,
+    }
+
+
+def deployment_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
+    image = settings.image or plan.image
+    volumes: list[dict[str, Any]] = [_cache_volume(settings), {"name": "home", "emptyDir": {}}]
+    if plan.shm_size_gib:
+        volumes.append(
+            {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{plan.shm_size_gib}Gi"}}
+        )
+    init = {
+        "name": "wait-for-weights",
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["sh", "-c", WAIT_FOR_WEIGHTS_SCRIPT],
+        "env": [{"name": "GPTOSS_STAGED_MARKER", "value": staged_marker(plan)}],
+        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
+        "securityContext": container_security_context(plan, settings),
+        "volumeMounts": [{"name": "models", "mountPath": MODELS_MOUNT, "readOnly": True}],
+    }
+    pod_spec: dict[str, Any] = {
+        "serviceAccountName": names(settings)["service_account"],
+        "automountServiceAccountToken": False,
+        # A Service named e.g. `vllm` would inject VLLM_PORT=tcp://..., which vLLM reads as its own setting.
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": TERMINATION_GRACE_S,
+        "securityContext": pod_security_context(plan, settings),
+        **placement(plan, settings),
+        "initContainers": [init],
+        "containers": [server_container(plan, settings)],
+        "volumes": volumes,
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(settings, names(settings)["server"], "server", plan),
+        "spec": {
+            "replicas": plan.total_engines,
+            "revisionHistoryLimit": 3,
+            "progressDeadlineSeconds": plan.startup_timeout_s + PROGRESS_MARGIN_S,
+            # GPUs are scarce: never start a new pod before an old one frees its GPUs.
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
+            "selector": {"matchLabels": selector(settings, "server")},
+            "template": {"metadata": {"labels": labels(settings, "server", plan)}, "spec": pod_spec},
+        },
+    }
+
+
+def service_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(settings, names(settings)["service"], "server", plan),
+        "spec": {
+            "type": settings.service_type,
+            "selector": selector(settings, "server"),
+            "ports": [{"name": "http", "port": plan.request.port, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def pdb_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": metadata(settings, names(settings)["pdb"], "server", plan),
+        "spec": {
+            # One at a time; a single replica can still be drained (minAvailable 1 would block drains).
+            "maxUnavailable": 1,
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",
+            "selector": {"matchLabels": selector(settings, "server")},
+        },
+    }
+
+
+def network_policy_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
+    sources: list[dict[str, Any]] = [{"podSelector": {}}]  # this namespace, the smoke Job included
+    sources += [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
+        for ns in settings.allowed_namespaces
+    ]
+    dns_ports = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(settings, names(settings)["network_policy"], "server", plan),
+        "spec": {
+            "podSelector": {"matchLabels": selector(settings, "server")},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": sources, "ports": [{"protocol": "TCP", "port": plan.request.port}]}],
+            # Servers run offline from the staged cache: DNS only, no way out to the internet.
+            "egress": [{"ports": dns_ports}],
+        },
+    }
+
+
+def service_monitor_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": metadata(settings, names(settings)["service_monitor"], "server", plan),
+        "spec": {
+            "selector": {"matchLabels": selector(settings, "server")},
+            "namespaceSelector": {"matchNames": [settings.namespace]},
+            # vLLM serves Prometheus metrics on /metrics without the API key.
+            "endpoints": [{"port": "http", "path": "/metrics", "interval": "30s"}],
+        },
+    }
+
+
+def scaled_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
+    auto = settings.autoscaling
+    assert auto is not None
+    query = (
+        f'sum(vllm:num_requests_waiting{{namespace="{settings.namespace}",'
+        f'model_name="{plan.served_model_name}"}})'
+    )
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": metadata(settings, names(settings)["scaled_object"], "server", plan),
+        "spec": {
+            "scaleTargetRef": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": names(settings)["server"],
+            },
+            "minReplicaCount": plan.total_engines,
+            "maxReplicaCount": auto.max_replicas,
+            "pollingInterval": 30,
+            # A new replica costs a model load (minutes): scale down slowly so it is not wasted.
+            "cooldownPeriod": max(600, plan.startup_timeout_s),
+            "triggers": [
+                {
+                    "type": "prometheus",
+                    "metadata": {
+                        "serverAddress": auto.prometheus_url,
+                        "query": query,
+                        "threshold": str(auto.queue_threshold),
+                    },
+                }
+            ],
+        },
+    }
+
+
+def smoke_job_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
+    env = [
+        {"name": "GPTOSS_SMOKE_PACKAGE", "value": settings.smoke_package},
+        {"name": "GPTOSS_BASE_URL", "value": service_url(plan, settings)},
+        {"name": "GPTOSS_MODEL", "value": plan.served_model_name},
+        # Enough for a replica that is still loading (kubectl users may start the Job early).
+        {"name": "GPTOSS_READY_TIMEOUT", "value": str(plan.startup_timeout_s)},
+        {"name": "HOME", "value": "/tmp"},
+        {"name": "PIP_DISABLE_PIP_VERSION_CHECK", "value": "1"},
+        _secret_env("OPENAI_API_KEY", settings.api_key_secret),
+    ]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata(settings, names(settings)["smoke"], "smoke", plan),
+        "spec": {
+            "backoffLimit": 0,  # a failed smoke run is a finding, not something to retry away
+            "activeDeadlineSeconds": 1800,
+            "template": {
+                "metadata": {"labels": labels(settings, "smoke", plan)},
+                "spec": {
+                    "serviceAccountName": names(settings)["service_account"],
+                    "automountServiceAccountToken": False,
+                    "restartPolicy": "Never",
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": NON_ROOT_UID,
+                        "runAsGroup": NON_ROOT_UID,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [
+                        {
+                            "name": "smoke",
+                            "image": settings.smoke_image,
+                            "imagePullPolicy": "IfNotPresent",
+                            "command": ["sh", "-c", SMOKE_SCRIPT],
+                            "env": env,
+                            "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}},
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "capabilities": {"drop": ["ALL"]},
+                                "runAsNonRoot": True,
+                                "seccompProfile": {"type": "RuntimeDefault"},
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def build_objects(plan: Plan, settings: K8sSettings) -> list[dict[str, Any]]:
+    """Every object for one gpt-oss service, in apply order. Raises SettingsError or PlanError first."""
+    plan = for_kubernetes(plan)
+    validate(plan, settings)
+    objects: list[dict[str, Any]] = []
+    if settings.create_namespace:
+        objects.append(namespace_object(plan, settings))
+    objects += [service_account_object(plan, settings), cache_pvc_object(plan, settings)]
+    if needs_download(plan):
+        objects.append(download_job_object(plan, settings))
+    objects += [
+        deployment_object(plan, settings),
+        service_object(plan, settings),
+        pdb_object(plan, settings),
+        network_policy_object(plan, settings),
+    ]
+    if settings.monitoring:
+        objects.append(service_monitor_object(plan, settings))
+    if settings.autoscaling:
+        objects.append(scaled_object(plan, settings))
+    if settings.smoke_job:
+        objects.append(smoke_job_object(plan, settings))
+    return objects
+
+
+def object_key(obj: Mapping[str, Any]) -> str:
+    """A stable, unique name for an object: `kind/name` (Pulumi's logical name, the YAML file name)."""
+    return f"{obj['kind'].lower()}-{obj['metadata']['name']}"
+
+
+__all__ = [
+    "K8S_PATHS",
+    "Autoscaling",
+    "K8sSettings",
+    "PlanError",
+    "SecretRef",
+    "SettingsError",
+    "build_objects",
+    "for_kubernetes",
+    "object_key",
+    "service_url",
+]
