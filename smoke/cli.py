@@ -78,7 +78,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sel.add_argument("--skip", action="append", metavar="NAMES", help="checks or groups to leave out")
     sel.add_argument("--list-checks", action="store_true", help="list the checks and groups, then exit")
     sel.add_argument(
-        "--max-tokens", type=_positive_int, default=512, help="answer budget per request (default 512)"
+        "--max-tokens",
+        type=_positive_int,
+        default=512,
+        metavar="N",
+        help="answer budget per request (default 512)",
     )
     sel.add_argument(
         "--reasoning",
@@ -99,7 +103,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     tools.add_argument("--strict", action="store_true", help="arguments must equal the expected ones exactly")
     tools.add_argument(
-        "--runs", type=_positive_int, default=1, help="runs per case, for pass@k and pass^k (k=runs)"
+        "--runs",
+        type=_positive_int,
+        default=1,
+        metavar="K",
+        help="runs per case, for pass@k and pass^k (k=runs)",
     )
     tools.add_argument(
         "--pass-criterion",
@@ -109,15 +117,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
     load = parser.add_argument_group("load probe")
-    load.add_argument("--load-concurrency", type=_positive_int, default=4)
-    load.add_argument("--load-requests", type=_positive_int, default=8)
-    load.add_argument("--load-max-tokens", type=_positive_int, default=64)
-    load.add_argument("--load-prompt-words", type=_positive_int, default=32)
-    load.add_argument("--load-ignore-eos", action="store_true", help="vLLM only: generate exactly max tokens")
-    load.add_argument("--load-max-ttft-ms", type=_positive_float, help="fail when median TTFT is above this")
-    load.add_argument("--load-min-tps", type=_positive_float, help="fail when output tokens/s is below this")
     load.add_argument(
-        "--load-max-error-rate", type=float, default=0.0, help="allowed failed share (default 0)"
+        "--load-concurrency", type=_positive_int, default=4, metavar="N", help="streams at once (4)"
+    )
+    load.add_argument(
+        "--load-requests", type=_positive_int, default=8, metavar="N", help="requests in all (8)"
+    )
+    load.add_argument(
+        "--load-max-tokens", type=_positive_int, default=64, metavar="N", help="per request (64)"
+    )
+    load.add_argument(
+        "--load-prompt-words", type=_positive_int, default=32, metavar="N", help="prompt size (32)"
+    )
+    load.add_argument("--load-ignore-eos", action="store_true", help="vLLM only: generate exactly max tokens")
+    load.add_argument(
+        "--load-max-ttft-ms", type=_positive_float, metavar="MS", help="fail when median TTFT is above this"
+    )
+    load.add_argument(
+        "--load-min-tps", type=_positive_float, metavar="TPS", help="fail when output tokens/s is below this"
+    )
+    load.add_argument(
+        "--load-max-error-rate", type=float, default=0.0, metavar="R", help="allowed failed share (default 0)"
     )
 
     out = parser.add_argument_group("reports")
