@@ -15,7 +15,7 @@ import pulumi
 from infra import node_pools
 from infra.component import GptOssService
 from infra.config import load_stack_config
-from infra.objects import GKE_ACCELERATORS, accelerator_profile
+from infra.objects import GKE_ACCELERATORS, accelerator_profile, build_objects
 from serving import plan_serving
 
 
@@ -23,6 +23,7 @@ def main() -> None:
     stack = load_stack_config()  # every config error is raised here, before any resource
     plan = plan_serving(stack.request)
     node_pools.check(stack.node_pool, plan.accelerator.vendor)
+    build_objects(plan, stack.settings)  # settings errors surface here, before the node pool exists
     for warning in plan.warnings:
         pulumi.log.warn(warning)
     profile = accelerator_profile(plan, "nvidia-gfd")

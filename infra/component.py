@@ -63,9 +63,9 @@ class GptOssService(pulumi.ComponentResource):
         depends_on: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__(TYPE_TOKEN, name, None, opts)
         plan = for_kubernetes(plan)
-        objects = build_objects(plan, settings)  # raises before anything below is registered
+        objects = build_objects(plan, settings)  # raises before the component or a child is registered
+        super().__init__(TYPE_TOKEN, name, None, opts)
         self.objects = objects
         self.resources: dict[str, pulumi.CustomResource] = {}
 

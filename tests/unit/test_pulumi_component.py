@@ -1,0 +1,183 @@
+"""The Pulumi program under mocks: what it registers equals the builder's objects and the rendered YAML,
+no secret value is stored in plain text, and bad config fails before any resource is registered."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gptoss.cli import main as gptoss_main
+from infra.config import ConfigError, plan_request, settings_from_values
+from infra.objects import SettingsError, build_objects, object_key
+from infra.yaml_out import read_objects
+from serving import PlanError, plan_serving
+from tests.unit.k8s_support import (
+    FAKE_API_KEY,
+    FAKE_HF_TOKEN,
+    PLAN_CONFIGS,
+    k8s_objects,
+    run_program,
+    strip_secrets,
+    unwrap,
+)
+
+SECRETS = {"apiKey": FAKE_API_KEY, "hfToken": FAKE_HF_TOKEN}
+
+
+def keyed(objects):
+    return {object_key(o): o for o in objects}
+
+
+@pytest.mark.parametrize("name", sorted(PLAN_CONFIGS))
+def test_registers_exactly_the_builders_objects(name):
+    config = {**PLAN_CONFIGS[name], "monitoring": True}
+    mocks = run_program(config, SECRETS)
+    registered = keyed(k8s_objects(mocks))
+    values = {**config, "hfTokenSecretName": "gptoss-hf-token"}
+    expected = keyed(build_objects(plan_serving(plan_request(values)), settings_from_values(values)))
+    assert registered.keys() == expected.keys()
+    for key in expected:
+        assert registered[key] == expected[key], f"{name}: {key} differs from the builder's"
+    (component,) = mocks.of_type("gptoss:index:GptOssService")
+    assert component.name == "gptoss"
+
+
+def test_no_secret_value_in_plain_text_anywhere(tmp_path):
+    mocks = run_program({**PLAN_CONFIGS["120b-h100-tp4"], "monitoring": True, "autoscaling": True}, SECRETS)
+    secrets = {r.name: r for r in mocks.of_type("kubernetes:core/v1:Secret")}
+    # The values did arrive (so a leak would be visible) ...
+    assert unwrap(secrets["secret-gptoss-api-key"].inputs)["stringData"] == {"api-key": FAKE_API_KEY}
+    assert unwrap(secrets["secret-gptoss-hf-token"].inputs)["stringData"] == {"token": FAKE_HF_TOKEN}
+    # ... but only inside Pulumi's secret wrapper: nothing registered holds them in plain text.
+    for r in mocks.resources:
+        plain = json.dumps(strip_secrets(r.inputs))
+        assert FAKE_API_KEY not in plain and FAKE_HF_TOKEN not in plain, f"{r.typ} {r.name} leaks a secret"
+    # The YAML path never sees a key at all.
+    gptoss_main(["render", "k8s", "--out", str(tmp_path), "--model", "gpt-oss-120b", "--gpu", "h100"])
+    for path in tmp_path.iterdir():
+        assert FAKE_API_KEY not in path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("argv", "config"),
+    [
+        (["--model", "gpt-oss-120b", "--gpu", "h100", "--gpus", "4", "--goal", "latency"], "120b-h100-tp4"),
+        (["--model", "gpt-oss-20b", "--gpu", "l4", "--max-model-len", "32768"], "20b-l4"),
+        (["--model", "gpt-oss-120b", "--gpu", "mi300x", "--hosts", "2"], "120b-mi300x"),
+    ],
+)
+def test_render_k8s_equals_what_pulumi_registers(tmp_path, argv, config):
+    assert gptoss_main(["render", "k8s", "--out", str(tmp_path), *argv]) == 0
+    rendered = keyed(read_objects(tmp_path))
+    registered = keyed(k8s_objects(run_program(PLAN_CONFIGS[config], {"apiKey": FAKE_API_KEY})))
+    assert rendered.keys() == registered.keys()
+    for key in rendered:
+        assert rendered[key] == registered[key], f"{config}: {key} differs between YAML and Pulumi"
+
+
+def test_existing_secret_reference_creates_no_secret():
+    mocks = run_program({**PLAN_CONFIGS["120b-h100"], "apiKeySecretName": "team-llm", "apiKeySecretKey": "k"})
+    assert mocks.of_type("kubernetes:core/v1:Secret") == []
+    (deployment,) = mocks.of_type("kubernetes:apps/v1:Deployment")
+    env = unwrap(deployment.inputs)["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {e["name"]: e for e in env}["VLLM_API_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": "team-llm",
+        "key": "k",
+    }
+
+
+@pytest.mark.parametrize(
+    ("config", "secrets", "error", "fragment"),
+    [
+        ({"model": "gpt-oss-120b"}, {}, ConfigError, "pulumi config set --secret apiKey"),
+        ({"modle": "gpt-oss-20b"}, SECRETS, ConfigError, "did you mean model"),
+        ({"replicas": "two"}, SECRETS, ConfigError, "replicas must be an integer"),
+        ({"accelerator": "t4", "gpusPerReplica": 1}, SECRETS, PlanError, "compute capability"),
+        ({"gpusPerReplica": 3}, SECRETS, PlanError, "does not divide"),
+        (
+            {"model": "gpt-oss-120b", "accelerator": "l4", "gpusPerReplica": 1},
+            SECRETS,
+            PlanError,
+            "GPUs per host",
+        ),
+        ({"replicas": 2, "cacheAccessMode": "ReadWriteOnce"}, SECRETS, SettingsError, "ReadWriteMany"),
+        ({"image": "vllm/vllm-openai:latest"}, SECRETS, SettingsError, "not pinned"),
+        ({"tolerations": ["gpu"]}, SECRETS, ConfigError, "key\\[=value\\]:Effect"),
+        ({"extraArgs": ["--api-key=x"]}, SECRETS, PlanError, "VLLM_API_KEY"),
+        ({"nodePool": "eks", "nodePoolMachineType": "p5.48xlarge"}, SECRETS, ValueError, "eksClusterName"),
+        ({"nodePool": "aks"}, SECRETS, ConfigError, "none, eks, gke"),
+    ],
+)
+def test_bad_config_fails_before_any_resource(config, secrets, error, fragment):
+    from tests.unit.k8s_support import RecordingMocks
+
+    seen: list[RecordingMocks] = []
+    original = RecordingMocks.new_resource
+
+    def spy(self, args):
+        seen.append(self)
+        return original(self, args)
+
+    RecordingMocks.new_resource = spy
+    try:
+        with pytest.raises(error, match=fragment):
+            run_program(config, secrets)
+    finally:
+        RecordingMocks.new_resource = original
+    assert seen == [], "a resource was registered before the config error"
+
+
+def test_eks_node_group_under_mocks():
+    pytest.importorskip("pulumi_aws", reason="pulumi-aws (the aws extra) is not installed")
+    config = {
+        **PLAN_CONFIGS["120b-h100-tp4"],
+        "nodePool": "eks",
+        "nodePoolMachineType": "p5.48xlarge",
+        "eksClusterName": "prod",
+        "eksNodeRoleArn": "arn:aws:iam::123456789012:role/gpu-nodes",
+        "eksSubnetIds": ["subnet-a", "subnet-b"],
+    }
+    mocks = run_program(config, SECRETS)
+    (group,) = mocks.of_type("aws:eks/nodeGroup:NodeGroup")
+    inputs = unwrap(group.inputs)
+    assert inputs["amiType"] == "AL2023_x86_64_NVIDIA"
+    assert inputs["instanceTypes"] == ["p5.48xlarge"]
+    assert inputs["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
+    # The label the server pods' node affinity selects.
+    assert inputs["labels"] == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+    assert inputs["scalingConfig"]["desiredSize"] == 1
+    assert inputs["subnetIds"] == ["subnet-a", "subnet-b"]
+
+
+def test_gke_node_pool_under_mocks():
+    pytest.importorskip("pulumi_gcp", reason="pulumi-gcp (the gcp extra) is not installed")
+    config = {
+        **PLAN_CONFIGS["120b-h100-tp4"],
+        "replicas": 2,
+        "nodePool": "gke",
+        "nodePoolMachineType": "a3-highgpu-4g",
+        "gkeCluster": "prod",
+        "gkeLocation": "us-central1",
+    }
+    mocks = run_program(config, SECRETS)
+    (pool,) = mocks.of_type("gcp:container/nodePool:NodePool")
+    inputs = unwrap(pool.inputs)
+    (accel,) = inputs["nodeConfig"]["guestAccelerators"]
+    assert accel["type"] == "nvidia-h100-80gb" and accel["count"] == 4
+    assert inputs["nodeCount"] == 2
+    assert inputs["nodeConfig"]["labels"] == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+
+
+def test_node_pool_refuses_amd():
+    with pytest.raises(ValueError, match="NVIDIA GPU nodes"):
+        run_program(
+            {
+                **PLAN_CONFIGS["120b-mi300x"],
+                "nodePool": "gke",
+                "nodePoolMachineType": "x",
+                "gkeCluster": "c",
+                "gkeLocation": "l",
+            },
+            SECRETS,
+        )
