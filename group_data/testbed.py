@@ -1,0 +1,20 @@
+"""Host data for the `testbed` group (inventories/testbed.py): the cpu profile, offline.
+
+The test host has no route out: Python packages come from the host's wheelhouse, bind-mounted read-only
+at /srv/wheelhouse, and the tiny checkpoint is staged at /srv/models (both by `python -m testbed up`).
+Everything not set here comes from roles/settings.py DEFAULTS.
+"""
+
+from pathlib import Path
+
+vllm_model = "gpt-oss-tiny"
+vllm_accelerator = "cpu"
+vllm_gpus = 1
+vllm_model_source = "/srv/models/gpt-oss-tiny-chat"
+vllm_find_links = "/srv/wheelhouse"
+vllm_offline = True
+# The control machine's key for the test endpoint (made 0600 by `scripts/demo` and the e2e tests).
+vllm_api_key_file = str(Path.home() / ".cache" / "gptoss" / "testbed" / "api-key")
+# The test host is an nspawn container: systemd cannot remount /proc/sys, /sys and the cgroup tree for
+# ProtectKernelTunables & co. there (the unit fails with status 226/NAMESPACE), so those stay off.
+vllm_unit_kernel_protection = False
