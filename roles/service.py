@@ -82,7 +82,7 @@ def vllm_services(
     wanted = {unit_name(e) for e in plan.engines}
 
     # Engines a previous plan had and this one does not: stop, disable and remove them.
-    existing = host.get_fact(FindFiles, path=UNIT_DIR, name=f"{UNIT_PREFIX}-*.service", maxdepth=1) or []
+    existing = host.get_fact(FindFiles, path=UNIT_DIR, fname=f"{UNIT_PREFIX}-*.service", maxdepth=1) or []
     stale = sorted(os.path.basename(p) for p in existing if os.path.basename(p) not in wanted)
     for name in stale:
         systemd.service(

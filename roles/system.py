@@ -27,6 +27,7 @@ def user_and_directories(settings: Settings, plan: Plan) -> None:
         system=True,
         home=settings.state_dir,
         create_home=False,
+        ensure_home=False,  # the directory layout below owns it
         shell="/usr/sbin/nologin",
     )
     # (path, owner, mode): code and config belong to root; the service writes only state and caches.
