@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 
 from infra.config import PROJECT
-from serving import PlanRequest, plan_serving
+from serving import plan_serving
 
 REPO = Path(__file__).resolve().parents[2]
 MAIN = REPO / "infra" / "__main__.py"
@@ -113,7 +113,3 @@ def k8s_objects(mocks: RecordingMocks) -> list[dict[str, Any]]:
         for r in mocks.resources
         if r.typ.startswith("kubernetes:") and r.typ != "kubernetes:core/v1:Secret"
     ]
-
-
-def request_for(**kw) -> PlanRequest:
-    return PlanRequest(**kw)
