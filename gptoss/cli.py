@@ -142,12 +142,41 @@ def cmd_render(args: argparse.Namespace) -> int:
 
         written = write_systemd(plan, out, api_key_file=args.api_key_file)
     else:
-        from infra.yaml_out import write_kubernetes
+        from infra.yaml_out import default_settings, write_kubernetes
 
-        written = write_kubernetes(plan, out, namespace=args.namespace)
+        settings = default_settings(args.namespace, **k8s_overrides(args.set))
+        written = write_kubernetes(plan, out, namespace=args.namespace, settings=settings)
     for path in written:
         print(path)
     return 0
+
+
+def k8s_overrides(items: list[str]) -> dict[str, object]:
+    """`--set key=value` pairs for the Kubernetes settings, typed like the Pulumi stack config keys."""
+    from infra.config import KEYS_BY_NAME, ConfigError
+
+    values: dict[str, object] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        spec = KEYS_BY_NAME.get(key)
+        if not sep or spec is None:
+            raise ConfigError(
+                f"--set {item!r}: use KEY=VALUE with a key of Pulumi.yaml's config, e.g. cacheSizeGi=200"
+            )
+        if spec.type == "integer":
+            try:
+                values[key] = int(raw)
+            except ValueError:
+                raise ConfigError(f"--set {key} must be an integer, not {raw!r}") from None
+        elif spec.type == "boolean":
+            if raw.lower() not in ("true", "false"):
+                raise ConfigError(f"--set {key} must be true or false, not {raw!r}")
+            values[key] = raw.lower() == "true"
+        elif spec.type == "array":
+            values[key] = [part for part in raw.split(",") if part]
+        else:
+            values[key] = raw
+    return values
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -168,6 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="systemd: a file holding the API key, copied into the 0600 env file",
     )
     r.add_argument("--namespace", default="gptoss", help="k8s: namespace for the objects")
+    r.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="k8s: a Pulumi.yaml config key, e.g. apiKeySecretName=my-key or cacheStorageClass=efs",
+    )
     add_plan_arguments(r)
     r.set_defaults(func=cmd_render)
 
@@ -187,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except PlanError as err:
+    except (PlanError, ValueError) as err:  # PlanError, and the k8s settings' ConfigError/SettingsError
         print(f"gptoss: {err}", file=sys.stderr)
         return EXIT_PLAN_ERROR
 

@@ -84,3 +84,44 @@ def test_console_script_runs():
         check=True,
     )
     assert json.loads(proc.stdout)["accelerator"] == "cpu"
+
+
+def test_render_k8s_takes_typed_settings(tmp_path, capsys):
+    code, _out, err = run_cli(
+        capsys,
+        "render",
+        "k8s",
+        "--out",
+        str(tmp_path),
+        "--model",
+        "gpt-oss-20b",
+        "--gpu",
+        "l4",
+        "--set",
+        "cacheSizeGi=200",
+        "--set",
+        "apiKeySecretName=team-key",
+    )
+    assert code == 0, err
+    text = "\n".join(p.read_text() for p in tmp_path.glob("*.yaml"))
+    assert "200Gi" in text
+    assert "team-key" in text
+
+
+@pytest.mark.parametrize("item", ["cacheSize=2", "cacheSizeGi=big", "createNamespace=maybe"])
+def test_render_k8s_refuses_bad_settings_with_a_sentence(tmp_path, capsys, item):
+    code, out, err = run_cli(
+        capsys,
+        "render",
+        "k8s",
+        "--out",
+        str(tmp_path),
+        "--model",
+        "gpt-oss-20b",
+        "--gpu",
+        "l4",
+        "--set",
+        item,
+    )
+    assert code == 2 and out == ""
+    assert item.split("=")[0] in err
