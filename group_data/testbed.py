@@ -15,6 +15,3 @@ vllm_find_links = "/srv/wheelhouse"
 vllm_offline = True
 # The control machine's key for the test endpoint (made 0600 by `scripts/demo` and the e2e tests).
 vllm_api_key_file = str(Path.home() / ".cache" / "gptoss" / "testbed" / "api-key")
-# The test host is an nspawn container: systemd cannot remount /proc/sys, /sys and the cgroup tree for
-# ProtectKernelTunables & co. there (the unit fails with status 226/NAMESPACE), so those stay off.
-vllm_unit_kernel_protection = False

