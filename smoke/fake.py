@@ -163,8 +163,16 @@ class FakeServer:
         if body.get("model") != cfg.model:
             return self._error(404, f"The model `{body.get('model')}` does not exist.", "NotFoundError")
         max_tokens = body.get("max_tokens")
-        if max_tokens is not None and (max_tokens < 1 or max_tokens > cfg.max_model_len):
-            return self._error(cfg.bad_request_status, f"max_tokens must be within 1..{cfg.max_model_len}")
+        if (
+            max_tokens is not None and max_tokens < 1
+        ):  # like vLLM 0.32, a too large one is clamped, not refused
+            return self._error(cfg.bad_request_status, f"max_tokens must be at least 1, got {max_tokens}")
+        words = sum(len(str(m.get("content") or "").split()) for m in body["messages"] if isinstance(m, dict))
+        if words > cfg.max_model_len:
+            return self._error(
+                cfg.bad_request_status,
+                f"This model's maximum context length is {cfg.max_model_len} tokens; your request has {words}",
+            )
         effort = body.get("reasoning_effort")
         if effort is not None and effort not in ("low", "medium", "high"):
             return self._error(

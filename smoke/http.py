@@ -40,17 +40,18 @@ class Exchange:
 
 
 def error_message(data: Any, text: str) -> str:
-    """The server's own words for an error, from the usual OpenAI/vLLM/Ollama/FastAPI error shapes."""
+    """The server's own words for an error, from the usual OpenAI/vLLM/Ollama/FastAPI error shapes,
+    on one line (validation errors come back as multi-line text)."""
+    message = text[:300]
     if isinstance(data, dict):
         err = data.get("error")
         if isinstance(err, dict) and err.get("message"):
-            return str(err["message"])
-        if isinstance(err, str):
-            return err
-        for key in ("message", "detail"):
-            if data.get(key):
-                return str(data[key])
-    return text[:200]
+            message = str(err["message"])
+        elif isinstance(err, str):
+            message = err
+        else:
+            message = next((str(data[k]) for k in ("message", "detail") if data.get(k)), message)
+    return " ".join(message.split())
 
 
 def expect_ok(rec: Recorder, reply: Exchange | StreamCapture, name: str = "http_200") -> bool:

@@ -58,33 +58,55 @@ class BadRequest:
     profiles: tuple[str, ...] = ("vllm", "ollama")
 
 
-def bad_requests(model: str) -> list[BadRequest]:
+# A prompt longer than the context must be refused; beyond this size the request itself gets unwieldy.
+MAX_OVERSIZE_TOKENS = 262_144
+
+
+def bad_requests(model: str, max_model_len: int | None = None) -> list[BadRequest]:
     msgs = [{"role": "user", "content": "hi"}]
+    extra: list[BadRequest] = []
+    if max_model_len and max_model_len <= MAX_OVERSIZE_TOKENS:
+        # " hi" is one token in o200k, so this is comfortably past the context. (vLLM >= 0.32 clamps an
+        # oversized max_tokens instead of refusing it, so an oversized prompt is the reliable probe.)
+        long_prompt = "hi" + " hi" * (max_model_len + 64)
+        extra.append(
+            BadRequest(
+                "prompt_beyond_context",
+                {"model": model, "messages": [{"role": "user", "content": long_prompt}]},
+            )
+        )
     return [
         BadRequest("invalid_json", raw=b'{"model": "x", "messages": [ '),
         BadRequest("missing_messages", {"model": model}),
         BadRequest("messages_not_a_list", {"model": model, "messages": "hi"}),
         BadRequest("unknown_model", {"model": "no-such-model-smoke", "messages": msgs}),
-        # Ollama clamps these instead of refusing them, so they are vLLM-only expectations.
+        # Ollama is lenient with these (it clamps or ignores them), so they are vLLM-only expectations.
         BadRequest(
             "negative_max_tokens", {"model": model, "messages": msgs, "max_tokens": -5}, profiles=("vllm",)
-        ),
-        BadRequest(
-            "max_tokens_beyond_context",
-            {"model": model, "messages": msgs, "max_tokens": 10_000_000},
-            profiles=("vllm",),
         ),
         BadRequest(
             "unknown_reasoning_effort",
             {"model": model, "messages": msgs, "reasoning_effort": "extreme"},
             profiles=("vllm",),
         ),
+        *extra,
     ]
+
+
+def _max_model_len(ctx: CheckContext) -> int | None:
+    """The served context length, when the server says it (vLLM does, in the model list)."""
+    if "max_model_len" not in ctx.facts:
+        ex = get(ctx, "/models")
+        data = ex.data.get("data") if ex.ok and isinstance(ex.data, dict) else []
+        entry = next((m for m in data or [] if isinstance(m, dict) and m.get("id") == ctx.endpoint.model), {})
+        ctx.facts["max_model_len"] = entry.get("max_model_len")
+    value = ctx.facts["max_model_len"]
+    return value if isinstance(value, int) else None
 
 
 def check_bad_request(ctx: CheckContext, rec: Recorder) -> CheckResult:
     timeout = min(BAD_REQUEST_TIMEOUT_S, ctx.endpoint.request_timeout_s)
-    for bad in bad_requests(ctx.endpoint.model):
+    for bad in bad_requests(ctx.endpoint.model, _max_model_len(ctx)):
         if ctx.endpoint.profile.name not in bad.profiles:
             continue
         try:

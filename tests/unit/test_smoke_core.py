@@ -181,8 +181,16 @@ def test_bad_requests_get_4xx_with_an_error_body():
         "invalid_json",
         "missing_messages",
         "unknown_model",
-        "max_tokens_beyond_context",
+        "prompt_beyond_context",
     }
+
+
+def test_an_oversized_prompt_is_sized_from_the_served_context_length():
+    fake = FakeServer(FakeConfig(max_model_len=300))
+    bad = by_name(run_against(fake, ["bad_request"]), "bad_request")
+    assert "maximum context length is 300" in sub(bad, "prompt_beyond_context").detail
+    sent = next(s.body for s in fake.seen if s.body and len(str(s.body)) > 600)
+    assert 300 < len(sent["messages"][0]["content"].split()) < 400
 
 
 def test_a_5xx_on_a_bad_request_fails():
