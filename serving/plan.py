@@ -8,7 +8,8 @@ Recipe sources (cited once here, used below):
   GPT-OSS_Blackwell.yaml: `--tool-call-parser openai --enable-auto-tool-choice` for function calling;
   TP=1 for the best throughput per GPU, TP 2/4/8 for lower per-user latency; Hopper and Blackwell:
   `max-num-batched-tokens 8192`, `max-cudagraph-capture-size 2048`, `stream-interval 20`; Blackwell adds
-  `kv-cache-dtype fp8` and `VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8=1` (compute capability 10.0 only);
+  `kv-cache-dtype fp8` and `VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8=1` (compute capability 10.0 only; the
+  variable is dead in vLLM 0.33, see `_recipe`);
   Ampere runs TRITON_ATTN + Marlin MXFP4 by default; MI300X/MI325X/MI355X: `VLLM_ROCM_USE_AITER=1`,
   `AMDGCN_USE_BUFFER_OPS=0`, `VLLM_ROCM_QUICK_REDUCE_QUANTIZATION=INT4`, `--attention-backend
   ROCM_AITER_UNIFIED_ATTN --block-size 64`; `HSA_NO_SCRATCH_RECLAIM=1` only with MEC firmware < 177.
@@ -39,7 +40,8 @@ GOALS = ("throughput", "latency", "balanced")
 # TP sizes must divide gpt-oss's 64 attention heads and 8 KV heads, and stay inside one host.
 TENSOR_PARALLEL_SIZES = (1, 2, 4, 8)
 MAX_GPUS_PER_HOST = 8
-DEFAULT_GPU_MEMORY_UTILIZATION = 0.90  # vLLM's own default; leaves room for the CUDA context
+# Passed explicitly so the memory math and the engine agree (vLLM 0.33's own default is 0.92).
+DEFAULT_GPU_MEMORY_UTILIZATION = 0.90
 DEFAULT_PORT = 8000
 # Per-GPU memory vLLM needs beyond weights and KV cache: activations for 8192 batched tokens, CUDA graphs
 # captured up to 2048, NCCL buffers, the CUDA context. An estimate, deliberately on the safe side.
@@ -380,8 +382,10 @@ def _recipe(model: ModelSpec, acc: AcceleratorSpec, tp: int, goal: str) -> tuple
             # vLLM's default of 1 so streamed answers do not stutter.
             args += ["--stream-interval", "20"]
     if acc.arch is Arch.BLACKWELL:
+        # The recipe's VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8=1 is gone from vLLM 0.33 (vllm/envs.py no longer
+        # reads it; it only logs "Unknown vLLM environment variable"): 0.33 picks FlashInfer's TRT-LLM MXFP4
+        # MoE on compute capability 10.0 by itself. The fp8 KV cache stays.
         args += ["--kv-cache-dtype", "fp8"]
-        env["VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8"] = "1"
     if acc.vendor == "amd":
         args += ["--attention-backend", "ROCM_AITER_UNIFIED_ATTN", "--block-size", "64"]
         env |= {

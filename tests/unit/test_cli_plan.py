@@ -45,7 +45,7 @@ def test_plan_table_is_readable(capsys):
     code, out, _ = run_cli(capsys, "plan", "--model", "gpt-oss-20b", "--gpu", "b200")
     assert code == 0
     assert "tensor parallel  1" in out
-    assert "VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8=1" in out
+    assert "--kv-cache-dtype fp8" in out
     assert "vllm serve openai/gpt-oss-20b" in out
 
 

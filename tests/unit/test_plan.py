@@ -58,9 +58,10 @@ def test_20b_runs_on_one_24gb_card(gpu):
     assert any("not in vLLM's tested gpt-oss set" in w for w in p.warnings)
 
 
-def test_blackwell_gets_flashinfer_mxfp4_and_fp8_kv_cache():
+def test_blackwell_gets_the_fp8_kv_cache_and_no_dead_recipe_variable():
     p = plan("gpt-oss-120b", "b200", 1)
-    assert p.env["VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8"] == "1"
+    # vLLM 0.33 no longer reads VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8 (it picks FlashInfer's MXFP4 MoE itself).
+    assert "VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8" not in p.env
     assert flag_value(p.engines[0].argv, "--kv-cache-dtype") == "fp8"
     # fp8 halves the KV bytes per token: 18 full-attention layers x 2 x 8 x 64 x 1 byte.
     assert p.memory.kv_bytes_per_token == 18 * 2 * 8 * 64

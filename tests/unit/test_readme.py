@@ -18,5 +18,5 @@ def test_every_generated_section_is_present_in_the_readme():
 def test_the_plans_table_shows_a_refusal_and_the_recipe_env():
     table = readme.plans_table()
     assert "refused" in table
-    assert "VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8=1" in table
+    assert "--kv-cache-dtype fp8" in table
     assert "VLLM_ROCM_USE_AITER=1" in table
