@@ -56,20 +56,20 @@ CHECKS: dict[str, CheckSpec] = {
             "tool_call_stream", "tools", check_tool_call_stream, "a tool call assembled from streamed deltas"
         ),
         CheckSpec(
-            "responses", "responses", check_responses, "POST /v1/responses: text, reasoning item, usage"
+            "responses", "responses_api", check_responses, "POST /v1/responses: text, reasoning item, usage"
         ),
         CheckSpec(
-            "responses_tool", "responses", check_responses_tool, "Responses API function_call output item"
+            "responses_tool", "responses_api", check_responses_tool, "Responses API function_call output item"
         ),
         CheckSpec(
             "responses_round_trip",
-            "responses",
+            "responses_api",
             check_responses_round_trip,
             "function_call_output, then an answer",
         ),
         CheckSpec("auth", "security", check_auth, "without (or with a wrong) key: 401"),
         CheckSpec("bad_request", "security", check_bad_request, "malformed requests: 4xx with an error body"),
-        CheckSpec("load", "load", check_load, "N concurrent streams: TTFT, ITL, tokens/s, errors"),
+        CheckSpec("load", "performance", check_load, "N concurrent streams: TTFT, ITL, tokens/s, errors"),
         CheckSpec("openai_sdk", "sdk", check_openai_sdk, "the OpenAI Python SDK: models.list + one chat"),
         CheckSpec(
             "agents_sdk", "sdk", check_agents_sdk, "the Agents SDK: one agent, one function tool (optional)"
@@ -82,6 +82,8 @@ for _spec in CHECKS.values():
     GROUPS.setdefault(_spec.group, ())
     GROUPS[_spec.group] = (*GROUPS[_spec.group], _spec.name)
 GROUPS["all"] = tuple(CHECKS)
+# A name must mean one thing in --checks: a check or a group, never both.
+assert not set(GROUPS) & set(CHECKS), "group names must differ from check names"
 
 
 class SelectionError(ValueError):

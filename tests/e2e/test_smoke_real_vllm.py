@@ -21,9 +21,10 @@ pytestmark = pytest.mark.e2e
 
 KEY_ENV = "GPTOSS_SMOKE_E2E_KEY"
 REPO = Path(__file__).resolve().parents[2]
-# Checks the chat checkpoint can pass: everything except what needs a model that calls tools.
+# Checks the chat checkpoint can pass: everything except what needs a model that calls tools
+# (`core`, `security` are groups; `responses` is the plain Responses API check).
 CHAT_SERVER_CHECKS = "core,responses,security,load,openai_sdk"
-TOOLS_SERVER_CHECKS = "tools,responses_tool,responses_round_trip,agents_sdk"
+TOOLS_SERVER_CHECKS = "tools,responses_tool,responses_round_trip,agents_sdk"  # `tools` is a group
 
 
 class Run:

@@ -137,7 +137,7 @@ def test_missing_model_is_a_usage_error(capsys):
 
 def test_json_and_junit_renderers_agree_on_counts():
     report = run_against(
-        FakeServer(FakeConfig(responses=False, tool_mode="wrong_name")), ["core", "tools", "responses"]
+        FakeServer(FakeConfig(responses=False, tool_mode="wrong_name")), ["core", "tools", "responses_api"]
     )
     data = json.loads(render_json(report, Redactor()))
     root = ET.fromstring(render_junit(report, Redactor()).split("\n", 1)[1])

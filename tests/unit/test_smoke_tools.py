@@ -127,7 +127,7 @@ def test_strict_mode_demands_exact_arguments_while_schema_mode_accepts_optional_
 
 def test_responses_api_plain_tool_and_round_trip():
     fake = FakeServer()
-    report = run_against(fake, ["responses"])
+    report = run_against(fake, ["responses_api"])
     for name in ("responses", "responses_tool", "responses_round_trip"):
         assert by_name(report, name).passed, by_name(report, name).summary()
     last = [s.body for s in fake.seen if s.path == "/v1/responses"][-1]
@@ -137,7 +137,7 @@ def test_responses_api_plain_tool_and_round_trip():
 
 
 def test_responses_404_is_not_supported_not_a_crash():
-    report = run_against(FakeServer(FakeConfig(responses=False)), ["responses", "chat"])
+    report = run_against(FakeServer(FakeConfig(responses=False)), ["responses_api", "chat"])
     for name in ("responses", "responses_tool", "responses_round_trip"):
         result = by_name(report, name)
         assert result.status == "not_supported", (name, result.summary())
