@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import runpy
 import subprocess
 import sys
 import threading
@@ -101,6 +102,7 @@ def run(args) -> dict:
 
         env = dict(os.environ, GPTOSS_BENCH_KEY=key)
         argv = [sys.executable, "-m", "gptoss.cli", "smoke", "--base-url", f"{base}/v1", "--model", MODEL]
+        argv += ["--checks", runpy.run_path(str(REPO / "group_data" / "testbed.py"))["vllm_smoke_checks"]]
         seconds, proc = timed(
             lambda: subprocess.run(
                 [*argv, "--api-key-env", "GPTOSS_BENCH_KEY"], env=env, capture_output=True, text=True

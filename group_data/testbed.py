@@ -13,5 +13,8 @@ vllm_gpus = 1
 vllm_model_source = "/srv/models/gpt-oss-tiny-chat"
 vllm_find_links = "/srv/wheelhouse"
 vllm_offline = True
+# The chat checkpoint answers and reasons but never calls tools (gpt-oss-tiny-tools does): smoke it with
+# the checks that apply (the same set tests/e2e/test_smoke_real_vllm.py uses for it).
+vllm_smoke_checks = "core,responses,security,load,openai_sdk"
 # The control machine's key for the test endpoint (made 0600 by `scripts/demo` and the e2e tests).
 vllm_api_key_file = str(Path.home() / ".cache" / "gptoss" / "testbed" / "api-key")

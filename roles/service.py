@@ -54,10 +54,12 @@ def endpoint_host(settings: Settings) -> str:
     return settings.endpoint_host or host.data.get("ssh_hostname") or host.name
 
 
-def run_smoke(base_url: str, model: str, api_key: Secret | None) -> None:
+def run_smoke(base_url: str, model: str, api_key: Secret | None, checks: str | None = None) -> None:
     """`gptoss smoke` from the control machine; a failure fails the deploy."""
     env = dict(os.environ)
     argv = [sys.executable, "-m", "gptoss.cli", "smoke", "--base-url", base_url, "--model", model]
+    if checks:
+        argv += ["--checks", checks]
     if api_key is not None:
         env["GPTOSS_DEPLOY_SMOKE_KEY"] = api_key.reveal()
         argv += ["--api-key-env", "GPTOSS_DEPLOY_SMOKE_KEY"]
@@ -153,5 +155,6 @@ def vllm_services(
                 base_url=f"http://{address}:{engine.port}/v1",
                 model=plan.served_model_name,
                 api_key=api_key,
+                checks=settings.smoke_checks,
                 _if=_any_changed(started_ops),
             )

