@@ -385,7 +385,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    # Explicit handlers: a shell starting us in the background would have left SIGINT ignored.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: stop.append(True))
     print(
         f"ready in {server.startup_s:.1f} s, RSS {server.rss_bytes() / 2**30:.1f} GiB\n"
         f"  base URL: {server.base_url}\n  model:    {server.model}\n"
@@ -393,11 +395,8 @@ def main(argv: list[str] | None = None) -> int:
         f"  log:      {server.log_path}\nCtrl-C stops it.",
         flush=True,
     )
-    try:
-        while not stop and server.process.poll() is None:
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
+    while not stop and server.process.poll() is None:
+        time.sleep(0.5)
     code = server.process.poll()
     server.stop()
     if code is not None:
