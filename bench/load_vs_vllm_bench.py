@@ -8,6 +8,7 @@ output tokens/s and median TTFT against the 10% target.
 
     uv run python bench/load_vs_vllm_bench.py --base-url http://127.0.0.1:8011/v1 --model gpt-oss-tiny-chat \
         --tokenizer ~/.cache/gptoss/models/gpt-oss-tiny-chat --api-key-env GPTOSS_API_KEY
+    uv run python bench/load_vs_vllm_bench.py --start chat   # starts the tiny checkpoint first
 
 This is a benchmark script, not a test: it prints numbers (and writes them with --out), it asserts nothing.
 """
@@ -138,7 +139,24 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--out", type=Path, help="write the numbers as JSON here")
     args = p.parse_args()
+    if args.start:
+        from testbed import local_vllm, tiny_model
 
+        server = local_vllm.serve_checkpoint(args.start)
+        try:
+            print(f"vLLM startup (spawn to model listed): {server.startup_s:.1f}s", flush=True)
+            os.environ["GPTOSS_BENCH_KEY"] = server.api_key  # environment only, never argv
+            args.base_url, args.model, args.api_key_env = server.base_url, server.model, "GPTOSS_BENCH_KEY"
+            args.tokenizer = args.tokenizer or tiny_model.default_dir(args.start)
+            return compare(args)
+        finally:
+            server.stop()
+    if not (args.base_url and args.model and args.tokenizer):
+        p.error("give --base-url, --model and --tokenizer of a ready endpoint, or --start chat|tools")
+    return compare(args)
+
+
+def compare(args: argparse.Namespace) -> int:
     endpoint = Endpoint.from_env(args.base_url, args.model, api_key_env=args.api_key_env)
     load = LoadOptions(
         concurrency=args.concurrency,

@@ -60,6 +60,7 @@ class CheckResult:
             "status": self.status,
             "passed": self.passed,
             "reason": self.reason,
+            "summary": self.summary(),
             "subchecks": [s.to_dict() for s in self.subchecks],
             "timings": dict(self.timings),
             "info": dict(self.info),
