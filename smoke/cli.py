@@ -157,10 +157,16 @@ def _list_checks() -> str:
     lines = [f"{spec.name:<22} {spec.group:<10} {spec.description}" for spec in CHECKS.values()]
     lines.append("")
     lines += [f"group {name:<16} {', '.join(names)}" for name, names in GROUPS.items()]
+    lines.append("")
+    lines += [f"profile {p.name:<14} {p.example_base_url}  {p.notes}" for p in PROFILES.values()]
     return "\n".join(lines)
 
 
 def build_options(args: argparse.Namespace) -> SmokeOptions:
+    if not 0.0 <= args.load_max_error_rate <= 1.0:
+        raise ValueError(
+            f"--load-max-error-rate is a share of requests, 0..1; got {args.load_max_error_rate}"
+        )
     cases = select_cases(load_cases(args.tool_cases), args.tool_case_ids or [])
     options = SmokeOptions(
         max_tokens=args.max_tokens,

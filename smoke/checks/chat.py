@@ -77,7 +77,10 @@ def check_chat(ctx: CheckContext, rec: Recorder) -> CheckResult:
         return rec.fail("shape", "no choices[0].message in the answer", ex.evidence())
     message = choice["message"]
     content = message.get("content") or ""
-    rec.sub("content", bool(content.strip()), f"{len(content)} chars: {content[:80]!r}")
+    detail = f"{len(content)} chars: {content[:80]!r}"
+    if not content.strip() and message.get("tool_calls"):
+        detail += "; the model called a tool although none was offered"
+    rec.sub("content", bool(content.strip()), detail)
     check_finish_reason(rec, choice.get("finish_reason"), "stop", ctx.options.max_tokens)
     check_usage(rec, ex.data.get("usage"))
     text, field = find_reasoning(message)

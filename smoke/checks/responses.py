@@ -20,9 +20,14 @@ def route_missing(ctx: CheckContext, ex: Exchange) -> bool:
     return ex.status in (404, 405) and ctx.endpoint.model not in ex.text
 
 
-def _not_supported(rec: Recorder, ex: Exchange) -> CheckResult:
+def _not_supported(ctx: CheckContext, rec: Recorder, ex: Exchange) -> CheckResult:
+    hint = (
+        " (vLLM serves it since 0.10: an old vLLM or a proxy in front?)"
+        if ctx.endpoint.profile.responses_expected
+        else ""
+    )
     return rec.not_supported(
-        f"POST /v1/responses answered HTTP {ex.status}: this server has no Responses API", ex.evidence()
+        f"POST /v1/responses answered HTTP {ex.status}: this server has no Responses API{hint}", ex.evidence()
     )
 
 
@@ -83,7 +88,7 @@ def check_responses(ctx: CheckContext, rec: Recorder) -> CheckResult:
     ex = post(ctx, "/responses", body(ctx, PROMPT))
     rec.timings["latency_s"] = ex.elapsed_s
     if route_missing(ctx, ex):
-        return _not_supported(rec, ex)
+        return _not_supported(ctx, rec, ex)
     if not expect_ok(rec, ex, "http_200"):
         return rec.result()
     items = _items(ex)
@@ -135,7 +140,7 @@ def check_responses_tool(ctx: CheckContext, rec: Recorder) -> CheckResult:
     case, _, ex, items, call = _function_call(ctx, rec)
     rec.timings["latency_s"] = ex.elapsed_s
     if route_missing(ctx, ex):
-        return _not_supported(rec, ex)
+        return _not_supported(ctx, rec, ex)
     if not expect_ok(rec, ex, "http_200"):
         return rec.result()
     _judge_function_call(ctx, rec, case, ex, items, call)
@@ -146,7 +151,7 @@ def check_responses_round_trip(ctx: CheckContext, rec: Recorder) -> CheckResult:
     case, input_, ex, items, call = _function_call(ctx, rec)
     rec.timings["call_s"] = ex.elapsed_s
     if route_missing(ctx, ex):
-        return _not_supported(rec, ex)
+        return _not_supported(ctx, rec, ex)
     if not expect_ok(rec, ex, "http_200"):
         return rec.result()
     if not _judge_function_call(ctx, rec, case, ex, items, call):

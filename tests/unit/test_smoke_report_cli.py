@@ -123,6 +123,7 @@ def test_api_key_env_names_the_variable(monkeypatch, capsys):
         (["--tool-case", "nope"], "unknown tool case(s) nope"),
         (["--round-trip-case", "nope"], "round-trip case 'nope' is not among the tool cases"),
         (["--tool-cases", "/nonexistent/cases.jsonl"], "cannot read tool cases file"),
+        (["--load-max-error-rate", "2"], "--load-max-error-rate is a share of requests, 0..1"),
     ],
 )
 def test_usage_errors_exit_2_with_a_message(argv, message, capsys):
