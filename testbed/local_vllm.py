@@ -97,7 +97,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def plan_engine(checkpoint: Path, served_model_name: str, port: int):
+def plan_engine(checkpoint: Path, served_model_name: str, port: int, extra_args: tuple[str, ...] = ()):
     """Engine 0 of the serving plan for the tiny model on CPU, served from the local checkpoint folder."""
     paths = ServingPaths(
         hf_home=str(STATE_DIR / "hf"),
@@ -113,6 +113,7 @@ def plan_engine(checkpoint: Path, served_model_name: str, port: int):
             host="127.0.0.1",
             port=port,
             paths=paths,
+            extra_args=tuple(extra_args),
         )
     )
     return plan.engines[0]
@@ -296,13 +297,17 @@ def serve_checkpoint(
     build_venv: bool = False,
     log_path: Path | None = None,
     ready_timeout_s: float = READY_TIMEOUT_S,
+    extra_args: tuple[str, ...] = (),
 ) -> LocalVllm:
-    """Start vLLM on 127.0.0.1 with the `kind` tiny checkpoint ("chat" or "tools"); ready when it returns."""
+    """Start vLLM on 127.0.0.1 with the `kind` tiny checkpoint ("chat" or "tools"); ready when it returns.
+
+    `extra_args` go to the plan (e.g. ("--enforce-eager",): no torch.compile, so no C++ compiler needed).
+    """
     venv = ensure_venv(build=build_venv)
     checkpoint = ensure_checkpoint(kind, venv)
     name = tiny_model.CHECKPOINTS[kind].name
     port = port or free_port()
-    engine = plan_engine(checkpoint, name, port)
+    engine = plan_engine(checkpoint, name, port, extra_args)
     log_path = log_path or STATE_DIR / "logs" / f"{name}-{port}.log"
     return start(
         engine.argv,
