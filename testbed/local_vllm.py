@@ -151,6 +151,10 @@ class LocalVllm:
                 time.sleep(0.2)
             if self.process.poll() is None or _group_pids(pgid):
                 _signal_group(pgid, signal.SIGKILL)
+                # SIGKILLed processes take a moment to go (longer on a loaded machine): wait for that
+                deadline = time.monotonic() + 10
+                while _group_pids(pgid) and time.monotonic() < deadline:
+                    time.sleep(0.1)
         try:
             return self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
