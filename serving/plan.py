@@ -435,7 +435,10 @@ def plan_serving(req: PlanRequest) -> Plan:
     if acc.vendor == "cpu":
         tp, util, mem = 1, None, None
         engines_per_host = 1
-        recipe_args: list[str] = []
+        # The CPU profile proves the deploy path, not speed: eager mode starts in about half the time
+        # (measured 57-63 s against 130 s for a cold torch.compile on 2 cores) and needs no C++ compiler
+        # or Python headers on the host.
+        recipe_args: list[str] = ["--enforce-eager"]
         recipe_env = {"VLLM_CPU_KVCACHE_SPACE": str(CPU_KVCACHE_GIB)}
         if req.gpus_per_host != 1 or req.tensor_parallel_size not in (None, 1):
             raise PlanError("the cpu profile runs one engine per host: use --gpus 1")
