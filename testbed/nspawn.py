@@ -13,6 +13,7 @@ NAT, no forwarding changes, so the test host reaches nothing but the bridge.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -39,6 +40,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 INVENTORY = REPO_ROOT / "inventories" / "testbed.py"
 
 SSH_WAIT_S = 60.0
+SSH_ATTEMPT_S = 10.0
 RUNNING_WAIT_S = 180.0
 POWEROFF_WAIT_S = 30.0
 
@@ -107,6 +109,8 @@ class UpResult:
     rootfs_s: float = 0.0  # ensure_rootfs: ~0 when cached
     boot_to_ssh_s: float = 0.0
     boot_to_running_s: float = 0.0
+    ssh_attempts: int = 0  # readiness probes until the first login worked
+    slowest_ssh_attempt_s: float = 0.0
 
 
 @dataclass
@@ -187,6 +191,23 @@ def read_state(paths: TestbedPaths | None = None) -> dict:
         return json.loads(paths.state_file.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return {}
+
+
+def running_pid(paths: TestbedPaths | None = None) -> int | None:
+    """The testbed's systemd-nspawn pid when it is up, else None."""
+    pid = read_state(paths).get("pid")
+    if pid and _pid_alive(pid) and any("systemd-nspawn" in arg for arg in _cmdline(pid)):
+        return pid
+    return None
+
+
+@contextlib.contextmanager
+def _exclusive(paths: TestbedPaths):
+    """One `up` or `down` at a time on this machine (two would fight over the bridge and the mount)."""
+    paths.root.mkdir(parents=True, exist_ok=True)
+    with open(paths.root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _write_state(paths: TestbedPaths, state: dict) -> None:
@@ -362,22 +383,55 @@ def _fail_boot(paths: TestbedPaths, why: str) -> TestbedError:
     tail = ""
     with contextlib.suppress(OSError):
         tail = paths.console_log.read_text(errors="replace")[-3000:]
-    return TestbedError(f"{why}; console log {paths.console_log} ends with:\n{tail}")
+    journal = paths.upper / "var" / "log" / "journal"
+    return TestbedError(
+        f"{why}. The testbed was torn down; its journal is kept: `journalctl -D {journal}`. "
+        f"Console log {paths.console_log} ends with:\n{tail}"
+    )
 
 
-def _wait_for_ssh(pid: int, paths: TestbedPaths, deadline: float) -> None:
+def _wait_for_container_init(nspawn_pid: int, paths: TestbedPaths, seconds: float = 10.0) -> int:
+    deadline = time.monotonic() + seconds
+    while True:
+        init_pid = _container_init(nspawn_pid)
+        if init_pid:
+            return init_pid
+        if not _pid_alive(nspawn_pid):
+            raise _fail_boot(paths, "systemd-nspawn exited before the container's init started")
+        if time.monotonic() > deadline:
+            raise _fail_boot(
+                paths, f"no container init under systemd-nspawn (pid {nspawn_pid}) after {seconds} s"
+            )
+        time.sleep(0.05)
+
+
+def _wait_for_ssh(pid: int, paths: TestbedPaths, deadline: float) -> tuple[int, float]:
+    """Retry `ssh true` until it works; returns (attempts, slowest attempt in seconds).
+
+    ConnectTimeout only bounds the TCP connect. A login that connects while logind is still starting can
+    sit in pam_systemd for up to 25 s, so each attempt also gets a wall-clock cap and is retried.
+    """
+    attempts, slowest = 0, 0.0
     while True:
         if not _pid_alive(pid):
             raise _fail_boot(paths, "systemd-nspawn exited before SSH answered")
-        proc = subprocess.run(
-            ssh_argv(["true"], paths, connect_timeout=1),
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode == 0:
-            return
+        attempts += 1
+        started = time.monotonic()
+        try:
+            proc = subprocess.run(
+                ssh_argv(["true"], paths, connect_timeout=1),
+                capture_output=True,
+                text=True,
+                timeout=SSH_ATTEMPT_S,
+            )
+            ok, why = proc.returncode == 0, proc.stderr.strip()
+        except subprocess.TimeoutExpired:
+            ok, why = False, f"an ssh login took longer than {SSH_ATTEMPT_S:.0f} s"
+        slowest = max(slowest, time.monotonic() - started)
+        if ok:
+            return attempts, slowest
         if time.monotonic() > deadline:
-            raise _fail_boot(paths, f"SSH to {TESTBED_ADDRESS} did not answer: {proc.stderr.strip()}")
+            raise _fail_boot(paths, f"SSH to {TESTBED_ADDRESS} did not answer: {why}")
         time.sleep(0.2)
 
 
@@ -399,16 +453,22 @@ def up(fresh: bool = True, packages: tuple[str, ...] = ROOTFS_PACKAGES) -> UpRes
     """
     _require_host()
     paths = testbed_paths()
+    with _exclusive(paths):
+        return _up(paths, fresh, packages)
+
+
+def _up(paths: TestbedPaths, fresh: bool, packages: tuple[str, ...]) -> UpResult:
     state = read_state(paths)
-    if state.get("pid") and _pid_alive(state["pid"]):
-        raise TestbedError(f"the testbed is already up (nspawn pid {state['pid']}): `python -m testbed down`")
+    running = running_pid(paths)
+    if running:
+        raise TestbedError(f"the testbed is already up (nspawn pid {running}): `python -m testbed down`")
     started = time.monotonic()
     rootfs = ensure_rootfs(packages)
     rootfs_s = time.monotonic() - started
     # An upper layer made over another rootfs would be inconsistent: start fresh then.
     if state.get("rootfs_key") not in (None, rootfs.paths.key):
         fresh = True
-    down(keep_state=not fresh)  # leftovers of a crash: stale mount, veth, bridge
+    _down(paths, keep_state=not fresh)  # leftovers of a crash: stale mount, veth, bridge
     ensure_ssh(paths)
     ensure_bridge()
     paths.wheelhouse.mkdir(parents=True, exist_ok=True)
@@ -426,31 +486,22 @@ def up(fresh: bool = True, packages: tuple[str, ...] = ROOTFS_PACKAGES) -> UpRes
             env=nspawn_env(),
             start_new_session=True,  # its own session: it outlives `python -m testbed up`
         )
-    _write_state(
-        paths,
-        {
-            "pid": proc.pid,
-            "rootfs_key": rootfs.paths.key,
-            "merged": str(paths.merged),
-            "started": time.time(),
-        },
-    )
-    _wait_for_ssh(proc.pid, paths, boot_started + SSH_WAIT_S)
-    boot_to_ssh = time.monotonic() - boot_started
-    state_now, failed = system_state()
-    boot_to_running = time.monotonic() - boot_started
-    init_pid = _container_init(proc.pid)
-    _write_state(
-        paths,
-        {
-            "pid": proc.pid,
-            "init_pid": init_pid,
-            "init_pid_ns": _pid_ns(init_pid) if init_pid else None,
-            "rootfs_key": rootfs.paths.key,
-            "merged": str(paths.merged),
-            "started": time.time(),
-        },
-    )
+    state = {"pid": proc.pid, "rootfs_key": rootfs.paths.key, "merged": str(paths.merged)}
+    _write_state(paths, state)
+    try:
+        # The container's PID namespace, recorded at once: `down` uses it to find processes that outlive
+        # a crashed nspawn.
+        init_pid = _wait_for_container_init(proc.pid, paths)
+        state.update(init_pid=init_pid, init_pid_ns=_pid_ns(init_pid), started=time.time())
+        _write_state(paths, state)
+        ssh_attempts, slowest_attempt = _wait_for_ssh(proc.pid, paths, boot_started + SSH_WAIT_S)
+        boot_to_ssh = time.monotonic() - boot_started
+        state_now, failed = system_state()
+        boot_to_running = time.monotonic() - boot_started
+    except BaseException:
+        # No half-up testbed; the upper layer stays for a look at the journal (see the error message).
+        _down(paths, keep_state=True)
+        raise
     return UpResult(
         address=TESTBED_ADDRESS,
         ssh_config=paths.ssh_config,
@@ -461,6 +512,8 @@ def up(fresh: bool = True, packages: tuple[str, ...] = ROOTFS_PACKAGES) -> UpRes
         rootfs_s=rootfs_s,
         boot_to_ssh_s=boot_to_ssh,
         boot_to_running_s=boot_to_running,
+        ssh_attempts=ssh_attempts,
+        slowest_ssh_attempt_s=slowest_attempt,
     )
 
 
@@ -489,11 +542,16 @@ def down(keep_state: bool = False) -> DownResult:
     the overlay, drop its upper layer (unless keep_state), delete the veth and the bridge.
     """
     paths = testbed_paths()
+    with _exclusive(paths):
+        return _down(paths, keep_state)
+
+
+def _down(paths: TestbedPaths, keep_state: bool) -> DownResult:
     started = time.monotonic()
     state = read_state(paths)
     cleaned: list[str] = []
-    pid = state.get("pid")
-    was_running = bool(pid and _pid_alive(pid) and any("systemd-nspawn" in a for a in _cmdline(pid)))
+    pid = running_pid(paths)
+    was_running = pid is not None
     forced = False
     if was_running:
         os.kill(pid, signal.SIGTERM)

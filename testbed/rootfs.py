@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Bump when the configuration written into the rootfs changes: it is part of the cache key.
-BUILDER_VERSION = "2"
+BUILDER_VERSION = "4"
 SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
@@ -166,9 +166,15 @@ def configure_rootfs(root: Path) -> None:
     (root / "etc/ssh/sshd_config.d/gptoss-testbed.conf").write_text(SSHD_DROPIN)
     (root / "etc/apt/sources.list").write_text(SOURCES_LIST)
     (root / "etc/hostname").write_text("gptoss-testbed\n")
+    # A UTF-8 locale that needs no `locales` package (built into glibc); pam_env reads this file per login.
+    (root / "etc/default").mkdir(parents=True, exist_ok=True)
+    (root / "etc/default/locale").write_text("LANG=C.UTF-8\n")
     (root / "etc/hosts").write_text("127.0.0.1\tlocalhost\n127.0.1.1\tgptoss-testbed\n")
     # Empty (not missing) machine-id: each boot gets a fresh transient id and no first-boot prompts.
     (root / "etc/machine-id").write_text("")
+    # A persistent journal: it lands in the overlay's upper layer, so `down --keep` leaves the last boot's
+    # log readable from the host (journalctl -D ~/.cache/gptoss/testbed/run/upper/var/log/journal).
+    (root / "var/log/journal").mkdir(parents=True, exist_ok=True)
     ssh_dir = root / "root/.ssh"
     ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     ssh_dir.chmod(0o700)
@@ -241,6 +247,7 @@ def ensure_rootfs(packages: tuple[str, ...] = ROOTFS_PACKAGES, rebuild: bool = F
     paths = rootfs_paths(packages)
     started = time.monotonic()
     if not rebuild and paths.complete_marker.exists():
+        _prune_stale_pristine(paths)
         return RootfsResult(paths, False, False, time.monotonic() - started, _size(paths.tarball))
     _require_tools()
     if paths.pristine.exists():

@@ -61,8 +61,11 @@ def testbed_host():
     if missing:
         pytest.skip(missing)
     ip_forward = Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()
-    # A testbed left up by an interrupted run goes first: every session starts from a clean host.
-    nspawn.down()
+    running = nspawn.running_pid()
+    if running:
+        # Someone else's testbed (or a run killed with -9): refuse rather than pull it from under them.
+        pytest.fail(f"a testbed is already up (systemd-nspawn pid {running}): `python -m testbed down` first")
+    nspawn.down()  # leftovers of a crash (mount, bridge): every session starts from a clean host
     boot = nspawn.up(fresh=True)
     try:
         yield TestbedHost(
