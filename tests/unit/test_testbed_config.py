@@ -87,3 +87,17 @@ def test_configure_rootfs_writes_static_network_and_key_only_sshd(tmp_path, monk
         "ssh.service",
     ] in calls
     assert ["chroot", str(tmp_path), "systemctl", "mask", *rootfs.MASKED_UNITS] in calls
+
+
+def test_fixture_skip_reason_names_the_missing_thing(monkeypatch):
+    from tests.e2e import fixtures_testbed
+
+    monkeypatch.setattr(fixtures_testbed.os, "geteuid", lambda: 1000)
+    assert "not root" in fixtures_testbed.testbed_missing()
+    monkeypatch.setattr(fixtures_testbed.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(
+        fixtures_testbed.shutil, "which", lambda tool: None if tool == "systemd-nspawn" else tool
+    )
+    reason = fixtures_testbed.testbed_missing()
+    assert "systemd-nspawn" in reason
+    assert "systemd-container" in reason
