@@ -34,3 +34,8 @@ test: setup lint
 
 clean-testbed:
 	uv run python -m testbed down
+
+# The README's main command: boot (or reuse) the test host, deploy the tiny model with the real pyinfra
+# roles, run the smoke checks, print the endpoint and the report (scripts/demo).
+demo: setup
+	scripts/demo
