@@ -130,10 +130,40 @@ def models_table() -> str:
     return "\n".join(rows)
 
 
+def pyinfra_data_table() -> str:
+    """Host data keys of the pyinfra roles, with the comment beside each default in roles/settings.py."""
+    import inspect
+
+    from roles import settings
+
+    comments: dict[str, str] = {}
+    for line in inspect.getsource(settings).splitlines():
+        m = re.match(r'\s*"(vllm_\w+)":.*?#\s*(.+)$', line)
+        if m:
+            comments[m.group(1)] = m.group(2).strip()
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    for key, value in settings.DEFAULTS.items():
+        shown = "" if value in (None, (), {}) else f"`{value!r}`"
+        rows.append(f"| `{key}` | {shown} | {comments.get(key, '').replace('|', '/')} |")
+    return "\n".join(rows)
+
+
+def pulumi_config_table() -> str:
+    from infra.config import CONFIG_KEYS
+
+    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for key in CONFIG_KEYS:
+        shown = "" if key.default in (None, "", [], 0) and key.type != "boolean" else f"`{key.default!r}`"
+        rows.append(f"| `{key.name}` | {key.type} | {shown} | {key.description.replace('|', '/')} |")
+    return "\n".join(rows)
+
+
 SECTIONS: dict[str, Callable[[], str]] = {
     "plans": plans_table,
     "accelerators": accelerators_table,
     "models": models_table,
+    "pyinfra-data": pyinfra_data_table,
+    "pulumi-config": pulumi_config_table,
 }
 
 
