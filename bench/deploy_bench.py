@@ -26,7 +26,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from roles.runner import ensure_api_key, healthy, http_json, run_deploy, wait_healthy  # noqa: E402
+from roles.runner import (  # noqa: E402
+    ensure_api_key,
+    healthy,
+    http_json,
+    run_deploy,
+    wait_for_ssh,
+    wait_healthy,
+)
 from testbed import nspawn, rootfs  # noqa: E402
 
 UNIT = "gptoss-vllm-0.service"
@@ -80,6 +87,7 @@ def run(args) -> dict:
         results["testbed_boot_s"] = round(seconds, 1)
         base = f"http://{nspawn.TESTBED_ADDRESS}:8000"
 
+        wait_for_ssh()
         first = run_deploy()
         if first.returncode != 0:
             raise RuntimeError(f"first deploy failed:\n{first.output[-4000:]}")

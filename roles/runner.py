@@ -81,6 +81,27 @@ def run_deploy(
     return DeployRun(argv, proc.returncode, seconds, _ANSI.sub("", proc.stdout + proc.stderr))
 
 
+def wait_for_ssh(inventory: str = TESTBED_INVENTORY, deadline_s: float = 60) -> float:
+    """Seconds until pyinfra itself can run a command on the inventory (sshd may still be settling)."""
+    started = time.monotonic()
+    while True:
+        proc = subprocess.run(
+            [pyinfra_executable(), "-y", inventory, "exec", "--", "true"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+        if proc.returncode == 0:
+            return time.monotonic() - started
+        if time.monotonic() - started > deadline_s:
+            raise TimeoutError(
+                f"pyinfra could not reach {inventory} in {deadline_s:.0f} s: {proc.stdout[-1500:]}"
+            )
+        time.sleep(2)
+
+
 def http_json(url: str, api_key: str | None = None, timeout: float = 5) -> dict:
     request = urllib.request.Request(url)
     if api_key:

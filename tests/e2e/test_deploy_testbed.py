@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from roles.runner import DeployRun, ensure_api_key, http_json, run_deploy, wait_healthy
+from roles.runner import DeployRun, ensure_api_key, http_json, run_deploy, wait_for_ssh, wait_healthy
 from testbed.rootfs import cache_root
 
 pytestmark = pytest.mark.e2e
@@ -92,6 +92,7 @@ def deployed(testbed_host) -> Deployed:
         pytest.skip(missing)
     key_file = ensure_api_key(group_data()["vllm_api_key_file"])
     api_key = key_file.read_text().strip()
+    wait_for_ssh()
     # The most verbose modes pyinfra has: the key must not show in any of them.
     first = run_deploy(extra_args=("-vvv", "--debug", "--diff"))
     assert first.returncode == 0, first.output[-6000:]
