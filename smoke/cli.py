@@ -20,6 +20,7 @@ from smoke.checks import CHECKS, GROUPS, SelectionError, select
 from smoke.context import LoadOptions, SmokeOptions
 from smoke.endpoint import PROFILES, Endpoint, Redactor
 from smoke.report import render_json, render_junit, render_table
+from smoke.result import CheckResult
 from smoke.runner import SmokeReport, run_smoke
 
 
@@ -213,6 +214,13 @@ def _use_colour(args: argparse.Namespace) -> bool:
     return not args.no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
 
 
+def _progress(result: CheckResult) -> None:
+    """One line per finished check on a terminal's stderr, so a long readiness wait is not silence."""
+    print(
+        f"  {result.name:<22} {result.status:<13} {result.timings.get('total_s', 0.0):6.2f}s", file=sys.stderr
+    )
+
+
 def write_reports(report: SmokeReport, args: argparse.Namespace, redact: Redactor) -> None:
     if args.json == "-":
         print(render_json(report, redact))
@@ -242,8 +250,21 @@ def run(
         print(f"gptoss smoke: error: {exc}", file=sys.stderr)
         return 2
     redact = Redactor.for_endpoints(endpoints)
+    progress = _progress if sys.stderr.isatty() else None
+    if progress is not None:
+        print(
+            f"gptoss smoke: {len(names)} checks x {len(endpoints)} endpoint(s); waiting up to "
+            f"{options.ready_timeout_s:g}s for readiness...",
+            file=sys.stderr,
+        )
     report = run_smoke(
-        endpoints, options, names, explicit=explicit, client=client, async_client_factory=async_client_factory
+        endpoints,
+        options,
+        names,
+        explicit=explicit,
+        client=client,
+        async_client_factory=async_client_factory,
+        on_result=progress,
     )
     write_reports(report, args, redact)
     return report.exit_code
