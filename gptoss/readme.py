@@ -137,10 +137,18 @@ def pyinfra_data_table() -> str:
     from roles import settings
 
     comments: dict[str, str] = {}
+    above: list[str] = []  # a comment block right above a key describes it when no inline comment does
     for line in inspect.getsource(settings).splitlines():
-        m = re.match(r'\s*"(vllm_\w+)":.*?#\s*(.+)$', line)
+        stripped = line.strip()
+        if stripped.startswith("# ---"):
+            above = []
+        elif stripped.startswith("#"):
+            above.append(stripped.lstrip("# "))
+            continue
+        m = re.match(r'\s*"(vllm_\w+)":[^#]*(?:#\s*(.+))?$', line)
         if m:
-            comments[m.group(1)] = m.group(2).strip()
+            comments[m.group(1)] = (m.group(2) or " ".join(above)).strip()
+        above = []
     rows = ["| key | default | meaning |", "|---|---|---|"]
     for key, value in settings.DEFAULTS.items():
         shown = "" if value in (None, (), {}) else f"`{value!r}`"
