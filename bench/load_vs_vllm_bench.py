@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +183,9 @@ def compare(args: argparse.Namespace) -> int:
         f"(ignore_eos), ~{input_len} prompt tokens; {args.rounds} rounds, alternating",
         flush=True,
     )
+    # Warm up first: a fresh vLLM CPU server pays one-time costs the first time it sees each batch size,
+    # and whichever tool ran first would be charged for them.
+    ours(endpoint, replace(load, requests=load.concurrency * 4))
     runs: dict[str, list[dict[str, float]]] = {"ours": [], "vllm_bench": []}
     for i in range(args.rounds):
         # Alternate which goes first so a warming or busy machine does not favour one side.

@@ -157,3 +157,46 @@ def test_tool_checks_against_the_chat_only_checkpoint_fail_with_a_reason(vllm_ch
         "tool_call_stream",
         "responses_tool",
     }
+
+
+def test_load_probe_next_to_vllm_bench_serve(vllm_chat_server, tmp_path):
+    """The second opinion, in the test log: one round of our probe and of `vllm bench serve` on the same
+    server and workload. Timings on a shared 2-core machine are too noisy to assert (bench/ measures them
+    over many rounds); the token accounting is exact, so that is what must agree."""
+    from testbed import local_vllm
+
+    out = tmp_path / "load_vs_bench.json"
+    env = {**os.environ, KEY_ENV: vllm_chat_server.api_key}
+    cmd = [
+        sys.executable,
+        str(REPO / "bench" / "load_vs_vllm_bench.py"),
+        "--base-url",
+        vllm_chat_server.base_url,
+        "--model",
+        vllm_chat_server.model,
+        "--tokenizer",
+        str(local_vllm.ensure_checkpoint(vllm_chat_server.kind)),
+        "--api-key-env",
+        KEY_ENV,
+        "--vllm",
+        str(local_vllm.VENV_DIR / "bin" / "vllm"),
+        "--requests",
+        "16",
+        "--concurrency",
+        "4",
+        "--max-tokens",
+        "32",
+        "--rounds",
+        "1",
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
+    print(proc.stdout, proc.stderr[-2000:])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(out.read_text())
+    ours, theirs = data["runs"]["ours"][0], data["runs"]["vllm_bench"][0]
+    assert ours["output_tokens"] == theirs["output_tokens"] == 16 * 32
+    assert theirs["completed"] == 16
+    assert ours["output_tokens_per_s"] > 0 and theirs["output_tokens_per_s"] > 0
+    assert vllm_chat_server.api_key not in proc.stdout + proc.stderr
