@@ -166,12 +166,47 @@ def pulumi_config_table() -> str:
     return "\n".join(rows)
 
 
+RESULTS = README.parent / "bench" / "results"
+
+
+def measurements_table() -> str:
+    """The latest benchmark results committed under bench/results (written by the bench/ scripts)."""
+    import json
+
+    parts = [
+        "Bare-metal path on the systemd test host (`uv run python bench/deploy_bench.py --rebuild-rootfs`):",
+        "",
+    ]
+    parts.append((RESULTS / "deploy_bench.md").read_text().strip())
+    smoke = json.loads((RESULTS / "smoke_speed.json").read_text())
+    load = json.loads((RESULTS / "load_vs_vllm_bench.json").read_text())
+    ours, bench, diff = load["median"]["ours"], load["median"]["vllm_bench"], load["relative_difference"]
+    parts += [
+        "",
+        "Smoke suite and load probe against a real vLLM CPU server with the tiny checkpoint "
+        "(`bench/smoke_speed.py --start chat`, `bench/load_vs_vllm_bench.py --start chat`):",
+        "",
+        "| what | measured |",
+        "|---|---|",
+        f"| vLLM startup (spawn to model listed, eager) | {smoke['vllm_startup_s']:.1f} s |",
+        f"| full default smoke run (all 16 checks), readiness excluded (median of {len(smoke['runs'])}) "
+        f"| {smoke['median_wall_without_readiness_s']:.1f} s |",
+        f"| load probe output tokens/s, ours vs `vllm bench serve` (median of {len(load['runs']['ours'])} rounds) "
+        f"| {ours['output_tokens_per_s']:.0f} vs {bench['output_tokens_per_s']:.0f} "
+        f"({diff['output_tokens_per_s']:.0%} apart) |",
+        f"| median TTFT, ours vs `vllm bench serve` | {ours['median_ttft_ms']:.1f} ms vs "
+        f"{bench['median_ttft_ms']:.1f} ms ({diff['median_ttft_ms']:.0%} apart) |",
+    ]
+    return "\n".join(parts)
+
+
 SECTIONS: dict[str, Callable[[], str]] = {
     "plans": plans_table,
     "accelerators": accelerators_table,
     "models": models_table,
     "pyinfra-data": pyinfra_data_table,
     "pulumi-config": pulumi_config_table,
+    "measurements": measurements_table,
 }
 
 
