@@ -16,6 +16,7 @@ from pathlib import Path
 
 import jinja2
 
+from roles.settings import Settings, settings_from_data
 from serving import Engine, Plan
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
@@ -36,37 +37,48 @@ DEVICE_ALLOW: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class UnitOptions:
-    """Host-side facts the plan does not decide: where the venv is, who runs it, what it may write."""
+    """Host-side facts the plan does not decide: where the venv is, who runs it, what it may write.
+    No defaults here: `options_for` takes them from the host settings (roles/settings.py DEFAULTS)."""
 
-    venv_dir: str = "/opt/gptoss/vllm"
-    user: str = "vllm"
-    group: str = "vllm"
-    state_dir: str = "/var/lib/gptoss"
-    config_dir: str = "/etc/gptoss"
-    writable_paths: tuple[str, ...] = ("/var/lib/gptoss", "/var/cache/gptoss")
-    device_allow: tuple[str, ...] = ()
+    venv_dir: str
+    user: str
+    group: str
+    state_dir: str
+    config_dir: str
+    writable_paths: tuple[str, ...]
+    device_allow: tuple[str, ...]
     # ProtectKernelTunables & co. need to remount /proc/sys and /sys inside the unit's namespace; a host
-    # that is itself a container may not allow that (roles/defaults.py, vllm_unit_kernel_protection).
-    kernel_protection: bool = True
-    shm_size_gib: int = 0
+    # that is itself a container may not allow that (vllm_unit_kernel_protection).
+    kernel_protection: bool
+    shm_size_gib: int
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
 
-VENVS_ROOT = "/opt/gptoss"
+def _host_settings(settings: Settings | None) -> Settings:
+    # The host layout has one set of defaults, the pyinfra roles' DEFAULTS; `gptoss render systemd` uses them.
+    return settings if settings is not None else settings_from_data({})
 
 
-def venv_dir_for(plan: Plan, root: str = VENVS_ROOT) -> str:
+def venv_dir_for(plan: Plan, root: str | None = None) -> str:
     """One venv per pinned package (`vllm==0.33.0` -> /opt/gptoss/vllm-0.33.0): a new pin is a new venv,
     so the old one keeps serving until the unit is switched over."""
     name, _, version = plan.vllm_package.partition("==")
-    return f"{root}/{name}-{version}"
+    return f"{root or _host_settings(None).root}/{name}-{version}"
 
 
-def options_for(plan: Plan, **overrides) -> UnitOptions:
-    """Unit options with the plan's venv, vendor-specific device access and shared-memory size."""
+def options_for(plan: Plan, settings: Settings | None = None, **overrides) -> UnitOptions:
+    """Unit options for `settings` (the roles' defaults when None), the plan's venv, vendor-specific device
+    access and shared-memory size; keyword overrides win."""
+    host = _host_settings(settings)
     values = {
-        "venv_dir": venv_dir_for(plan),
+        "venv_dir": venv_dir_for(plan, root=host.root),
+        "user": host.user,
+        "group": host.user,
+        "state_dir": host.state_dir,
+        "config_dir": host.config_dir,
+        "writable_paths": (host.state_dir, host.cache_dir),
         "device_allow": DEVICE_ALLOW[plan.accelerator.vendor],
+        "kernel_protection": host.unit_kernel_protection,
         "shm_size_gib": plan.shm_size_gib,
     }
     values.update(overrides)

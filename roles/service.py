@@ -33,16 +33,7 @@ UNIT_DIR = "/etc/systemd/system"
 
 
 def unit_options(settings: Settings, plan: Plan, venv: str) -> UnitOptions:
-    return options_for(
-        plan,
-        venv_dir=venv,
-        user=settings.user,
-        group=settings.user,
-        state_dir=settings.state_dir,
-        config_dir=settings.config_dir,
-        writable_paths=(settings.state_dir, settings.cache_dir),
-        kernel_protection=settings.unit_kernel_protection,
-    )
+    return options_for(plan, settings, venv_dir=venv)
 
 
 def _any_changed(ops: Sequence[OperationMeta | None]) -> Callable[[], bool]:
