@@ -163,6 +163,11 @@ def for_kubernetes(plan: Plan) -> Plan:
     return plan_serving(replace(request, paths=K8S_PATHS, weights_staged=True))
 
 
+def server_image(plan: Plan, settings: K8sSettings) -> str:
+    """The vLLM image every vLLM container runs: the override, else the plan's pinned one."""
+    return settings.image or plan.image
+
+
 def _pinned(image: str) -> bool:
     """A digest or a tag other than `latest` (the last path part carries the tag; a registry port doesn't)."""
     if "@sha256:" in image:
@@ -177,7 +182,7 @@ def validate(plan: Plan, settings: K8sSettings) -> None:
         raise SettingsError(
             f"vLLM binds {plan.request.host}, which the Service cannot reach: use host 0.0.0.0 on Kubernetes"
         )
-    image = settings.image or plan.image
+    image = server_image(plan, settings)
     if not _pinned(image):
         raise SettingsError(f"image {image!r} is not pinned: use a version tag such as {plan.image!r}")
     if settings.cache_access_mode not in ACCESS_MODES:
@@ -430,7 +435,7 @@ def _cache_volume(settings: K8sSettings) -> dict[str, Any]:
 
 
 def download_job_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
-    image = settings.image or plan.image
+    image = server_image(plan, settings)
     env = [
         {"name": "HF_HOME", "value": plan.env["HF_HOME"]},
         {"name": "TIKTOKEN_ENCODINGS_BASE", "value": plan.env["TIKTOKEN_ENCODINGS_BASE"]},
@@ -509,7 +514,7 @@ def server_container(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
     startup_failures = math.ceil(plan.startup_timeout_s / STARTUP_PROBE_PERIOD_S)
     return {
         "name": "vllm",
-        "image": settings.image or plan.image,
+        "image": server_image(plan, settings),
         "imagePullPolicy": "IfNotPresent",
         # The plan's argv as is: `command` replaces the image's entrypoint, so nothing is prepended.
         "command": list(plan.engines[0].argv),
@@ -542,7 +547,7 @@ def server_container(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
 
 
 def deployment_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
-    image = settings.image or plan.image
+    image = server_image(plan, settings)
     volumes: list[dict[str, Any]] = [_cache_volume(settings), {"name": "home", "emptyDir": {}}]
     if plan.shm_size_gib:
         volumes.append(
