@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import statistics
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -181,6 +182,15 @@ def measurements_table() -> str:
     smoke = json.loads((RESULTS / "smoke_speed.json").read_text())
     load = json.loads((RESULTS / "load_vs_vllm_bench.json").read_text())
     ours, bench, diff = load["median"]["ours"], load["median"]["vllm_bench"], load["relative_difference"]
+    held, calm = {}, {}
+    for side, rows in load["runs"].items():
+        held[side] = (sum(r["held_back"] for r in rows), sum(r["completed"] for r in rows))
+        quiet = [r for r in rows if r["held_back"] == 0]
+        calm[side] = (
+            len(quiet),
+            statistics.median(r["output_tokens_per_s"] for r in quiet) if quiet else float("nan"),
+            statistics.median(t for r in quiet for t in r["ttfts_ms"]) if quiet else float("nan"),
+        )
     parts += [
         "",
         "Smoke suite and load probe against a real vLLM CPU server with the tiny checkpoint "
@@ -196,6 +206,13 @@ def measurements_table() -> str:
         f"({diff['output_tokens_per_s']:.0%} apart) |",
         f"| median TTFT, ours vs `vllm bench serve` | {ours['median_ttft_ms']:.1f} ms vs "
         f"{bench['median_ttft_ms']:.1f} ms ({diff['median_ttft_ms']:.0%} apart) |",
+        f"| streams the server held back to their end, ours vs `vllm bench serve` "
+        f"| {held['ours'][0]} vs {held['vllm_bench'][0]} of {held['ours'][1]} |",
+        f"| rounds with no stream held back: output tokens/s, ours vs `vllm bench serve` "
+        f"| {calm['ours'][1]:.0f} vs {calm['vllm_bench'][1]:.0f} "
+        f"({calm['ours'][0]} and {calm['vllm_bench'][0]} rounds) |",
+        f"| rounds with no stream held back: median TTFT | {calm['ours'][2]:.1f} ms vs "
+        f"{calm['vllm_bench'][2]:.1f} ms |",
     ]
     return "\n".join(parts)
 
