@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import statistics
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -182,15 +181,11 @@ def measurements_table() -> str:
     smoke = json.loads((RESULTS / "smoke_speed.json").read_text())
     load = json.loads((RESULTS / "load_vs_vllm_bench.json").read_text())
     ours, bench, diff = load["median"]["ours"], load["median"]["vllm_bench"], load["relative_difference"]
-    held, calm = {}, {}
-    for side, rows in load["runs"].items():
-        held[side] = (sum(r["held_back"] for r in rows), sum(r["completed"] for r in rows))
-        quiet = [r for r in rows if r["held_back"] == 0]
-        calm[side] = (
-            len(quiet),
-            statistics.median(r["output_tokens_per_s"] for r in quiet) if quiet else float("nan"),
-            statistics.median(t for r in quiet for t in r["ttfts_ms"]) if quiet else float("nan"),
-        )
+    late = {side: sum(r["stalled"] for r in rows) for side, rows in load["runs"].items()}
+    streams = sum(r["completed"] for r in load["runs"]["ours"])
+    stalls = json.loads((RESULTS / "scheduling_stalls.json").read_text())
+    control = json.loads((RESULTS / "load_vs_vllm_bench_normal_priority.json").read_text())
+    control_late = {side: sum(r["stalled"] for r in rows) for side, rows in control["runs"].items()}
     parts += [
         "",
         "Smoke suite and load probe against a real vLLM CPU server with the tiny checkpoint "
@@ -206,13 +201,26 @@ def measurements_table() -> str:
         f"({diff['output_tokens_per_s']:.0%} apart) |",
         f"| median TTFT, ours vs `vllm bench serve` | {ours['median_ttft_ms']:.1f} ms vs "
         f"{bench['median_ttft_ms']:.1f} ms ({diff['median_ttft_ms']:.0%} apart) |",
-        f"| streams the server held back to their end, ours vs `vllm bench serve` "
-        f"| {held['ours'][0]} vs {held['vllm_bench'][0]} of {held['ours'][1]} |",
-        f"| rounds with no stream held back: output tokens/s, ours vs `vllm bench serve` "
-        f"| {calm['ours'][1]:.0f} vs {calm['vllm_bench'][1]:.0f} "
-        f"({calm['ours'][0]} and {calm['vllm_bench'][0]} rounds) |",
-        f"| rounds with no stream held back: median TTFT | {calm['ours'][2]:.1f} ms vs "
-        f"{calm['vllm_bench'][2]:.1f} ms |",
+        f"| p90 TTFT, ours vs `vllm bench serve` | {ours['p90_ttft_ms']:.1f} ms vs {bench['p90_ttft_ms']:.1f} ms |",
+        f"| both clients' scheduling | {load['client_priority']} |",
+        f"| stalled streams (first chunk read after half the request), ours vs `vllm bench serve` "
+        f"| {late['ours']} vs {late['vllm_bench']} of {streams} |",
+        f"| the same comparison with normal-priority clients (`--client-priority normal`, "
+        f"{len(control['runs']['ours'])} rounds): output tokens/s; median TTFT; p90 TTFT; stalled streams "
+        f"| {control['median']['ours']['output_tokens_per_s']:.0f} vs "
+        f"{control['median']['vllm_bench']['output_tokens_per_s']:.0f} "
+        f"({control['relative_difference']['output_tokens_per_s']:.0%} apart); "
+        f"{control['median']['ours']['median_ttft_ms']:.1f} ms vs "
+        f"{control['median']['vllm_bench']['median_ttft_ms']:.1f} ms; "
+        f"{control['median']['ours']['p90_ttft_ms']:.0f} ms vs {control['median']['vllm_bench']['p90_ttft_ms']:.0f} ms; "
+        f"{control_late['ours']} vs "
+        f"{control_late['vllm_bench']} of {sum(r['completed'] for r in control['runs']['ours'])} |",
+        f"| a 1 ms sleeper next to the loaded server, normal priority "
+        f"(`bench/scheduling_stalls.py --start chat`) "
+        f"| {stalls['normal']['late_wakeups']} wake-ups >30 ms late in {stalls['normal']['seconds']:.0f} s, "
+        f"longest {stalls['normal']['longest_ms']:.0f} ms, {stalls['normal']['total_late_s']:.1f} s lost |",
+        f"| the same sleeper at real-time priority | {stalls['realtime']['late_wakeups']} late wake-ups, "
+        f"longest {stalls['realtime']['longest_ms']:.0f} ms |",
     ]
     return "\n".join(parts)
 
