@@ -12,7 +12,9 @@ Recipe sources (cited once here, used below):
   variable is dead in vLLM 0.33, see `_recipe`);
   Ampere runs TRITON_ATTN + Marlin MXFP4 by default; MI300X/MI325X/MI355X: `VLLM_ROCM_USE_AITER=1`,
   `AMDGCN_USE_BUFFER_OPS=0`, `VLLM_ROCM_QUICK_REDUCE_QUANTIZATION=INT4`, `--attention-backend
-  ROCM_AITER_UNIFIED_ATTN --block-size 64`; `HSA_NO_SCRATCH_RECLAIM=1` only with MEC firmware < 177.
+  ROCM_AITER_UNIFIED_ATTN --block-size 64 -cc.pass_config.fuse_rope_kvcache=True
+  -cc.use_inductor_graph_partition=True --gpu-memory-utilization 0.95`; `HSA_NO_SCRATCH_RECLAIM=1` only
+  with MEC firmware < 177.
 - vLLM reasoning parser registry: `openai_gptoss` parses harmony's analysis channel into `reasoning`.
 - vLLM reads the API key from `VLLM_API_KEY` when `--api-key` is absent, so the key never enters argv.
 """
@@ -42,6 +44,8 @@ TENSOR_PARALLEL_SIZES = (1, 2, 4, 8)
 MAX_GPUS_PER_HOST = 8
 # Passed explicitly so the memory math and the engine agree (vLLM 0.33's own default is 0.92).
 DEFAULT_GPU_MEMORY_UTILIZATION = 0.90
+# The recipe's value for MI300X/MI325X/MI355X (validated there with TP 8).
+AMD_GPU_MEMORY_UTILIZATION = 0.95
 DEFAULT_PORT = 8000
 # Per-GPU memory vLLM needs beyond weights and KV cache: activations for 8192 batched tokens, CUDA graphs
 # captured up to 2048, NCCL buffers, the CUDA context. An estimate, deliberately on the safe side.
@@ -388,6 +392,9 @@ def _recipe(model: ModelSpec, acc: AcceleratorSpec, tp: int, goal: str) -> tuple
         args += ["--kv-cache-dtype", "fp8"]
     if acc.vendor == "amd":
         args += ["--attention-backend", "ROCM_AITER_UNIFIED_ATTN", "--block-size", "64"]
+        # Compilation passes from the recipe: RoPE fused into the KV-cache write, and graph partitioning
+        # done by Inductor. vLLM 0.33's parser knows both (an unknown pass name fails the parser test).
+        args += ["-cc.pass_config.fuse_rope_kvcache=True", "-cc.use_inductor_graph_partition=True"]
         env |= {
             "VLLM_ROCM_USE_AITER": "1",
             "AMDGCN_USE_BUFFER_OPS": "0",
@@ -443,7 +450,9 @@ def plan_serving(req: PlanRequest) -> Plan:
         if req.gpus_per_host != 1 or req.tensor_parallel_size not in (None, 1):
             raise PlanError("the cpu profile runs one engine per host: use --gpus 1")
     else:
-        util = req.gpu_memory_utilization or DEFAULT_GPU_MEMORY_UTILIZATION
+        util = req.gpu_memory_utilization or (
+            AMD_GPU_MEMORY_UTILIZATION if acc.vendor == "amd" else DEFAULT_GPU_MEMORY_UTILIZATION
+        )
         tp = _choose_tp(req, model, acc, max_len, util)
         mem = memory_math(model, acc, tp, max_len, util)
         engines_per_host = req.gpus_per_host // tp

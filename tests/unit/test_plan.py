@@ -86,6 +86,15 @@ def test_amd_cdna3_gets_the_rocm_recipe(gpu):
     argv = p.engines[0].argv
     assert flag_value(argv, "--attention-backend") == "ROCM_AITER_UNIFIED_ATTN"
     assert flag_value(argv, "--block-size") == "64"
+    assert {"-cc.pass_config.fuse_rope_kvcache=True", "-cc.use_inductor_graph_partition=True"} <= set(argv)
+    assert flag_value(argv, "--gpu-memory-utilization") == "0.95"  # the recipe's, not vLLM's default
+    assert (
+        flag_value(
+            plan("gpt-oss-120b", gpu, 8, gpu_memory_utilization=0.8).engines[0].argv,
+            "--gpu-memory-utilization",
+        )
+        == "0.8"
+    )  # a user's choice still wins
     assert p.engines[0].env["HIP_VISIBLE_DEVICES"] == "0,1,2,3,4,5,6,7"
     assert p.accelerator.k8s_resource == "amd.com/gpu"
     assert "rocm" in p.image
@@ -95,6 +104,13 @@ def test_mi355x_serves_amds_fp8_activation_checkpoint_under_the_openai_name():
     p = plan("gpt-oss-120b", "mi355x", 1)
     assert p.engines[0].argv[2] == "amd/gpt-oss-120b-w-mxfp4-a-fp8"
     assert p.served_model_name == "openai/gpt-oss-120b"
+    assert "-cc.pass_config.fuse_rope_kvcache=True" in p.engines[0].argv
+
+
+def test_nvidia_plans_carry_no_rocm_compilation_passes():
+    for gpu in ("h100", "b200", "a100"):
+        argv = plan("gpt-oss-120b", gpu, 1).engines[0].argv
+        assert not [a for a in argv if a.startswith("-cc.")], gpu
 
 
 def test_pcie_cards_without_nvlink_avoid_custom_all_reduce_for_tp():
