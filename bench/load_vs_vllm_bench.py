@@ -223,15 +223,11 @@ def main() -> int:
     if args.start:
         from testbed import local_vllm, tiny_model
 
-        server = local_vllm.serve_checkpoint(args.start)
-        try:
+        with local_vllm.serve_checkpoint(args.start) as server:
             print(f"vLLM startup (spawn to model listed): {server.startup_s:.1f}s", flush=True)
-            os.environ["GPTOSS_BENCH_KEY"] = server.api_key  # environment only, never argv
-            args.base_url, args.model, args.api_key_env = server.base_url, server.model, "GPTOSS_BENCH_KEY"
+            args.base_url, args.model, args.api_key_env = server.base_url, server.model, server.export_key()
             args.tokenizer = args.tokenizer or tiny_model.default_dir(args.start)
             return compare(args)
-        finally:
-            server.stop()
     if not (args.base_url and args.model and args.tokenizer):
         p.error("give --base-url, --model and --tokenizer of a ready endpoint, or --start chat|tools")
     return compare(args)

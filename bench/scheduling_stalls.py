@@ -105,13 +105,9 @@ def main() -> int:
     if args.start:
         from testbed import local_vllm
 
-        server = local_vllm.serve_checkpoint(args.start)
-        try:
-            os.environ["GPTOSS_BENCH_KEY"] = server.api_key  # environment only, never argv
-            endpoint = Endpoint.from_env(server.base_url, server.model, api_key_env="GPTOSS_BENCH_KEY")
+        with local_vllm.serve_checkpoint(args.start) as server:
+            endpoint = Endpoint.from_env(server.base_url, server.model, api_key_env=server.export_key())
             results = measure(endpoint, args.seconds)
-        finally:
-            server.stop()
     elif args.base_url and args.model:
         results = measure(
             Endpoint.from_env(args.base_url, args.model, api_key_env=args.api_key_env), args.seconds

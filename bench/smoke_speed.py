@@ -14,9 +14,7 @@ This is a benchmark script, not a test: it prints numbers (and writes them with 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -25,18 +23,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_S = 30.0
-
-
-@contextlib.contextmanager
-def started_server(kind: str):
-    """The tiny checkpoint on loopback (testbed.local_vllm), stopped afterwards."""
-    from testbed import local_vllm
-
-    server = local_vllm.serve_checkpoint(kind)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def one_run(args: argparse.Namespace, extra: list[str]) -> dict:
@@ -92,11 +78,12 @@ def main() -> int:
     p.add_argument("--out", type=Path, help="write the numbers as JSON here")
     args = p.parse_args(argv)
     if args.start:
-        with started_server(args.start) as server:
+        from testbed import local_vllm
+
+        with local_vllm.serve_checkpoint(args.start) as server:
             print(f"vLLM startup (spawn to model listed): {server.startup_s:.1f}s", flush=True)
             # The key reaches the CLI through the environment of its process, never its argv.
-            os.environ["GPTOSS_BENCH_KEY"] = server.api_key
-            args.base_url, args.model, args.api_key_env = server.base_url, server.model, "GPTOSS_BENCH_KEY"
+            args.base_url, args.model, args.api_key_env = server.base_url, server.model, server.export_key()
             return measure(args, extra, startup_s=server.startup_s)
     if not (args.base_url and args.model):
         p.error("give --base-url and --model of a ready endpoint, or --start chat|tools")

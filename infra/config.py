@@ -60,7 +60,12 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("replicas", "integer", 1, "Server pods, one vLLM engine each."),
     ConfigKey("goal", "string", "balanced", "throughput, latency or balanced: how the plan picks TP."),
     ConfigKey("maxModelLen", "integer", 0, "Context length served; 0 uses the model's full context."),
-    ConfigKey("gpuMemoryUtilization", "string", "", "vLLM --gpu-memory-utilization, e.g. 0.92; empty: 0.9."),
+    ConfigKey(
+        "gpuMemoryUtilization",
+        "string",
+        "",
+        "vLLM --gpu-memory-utilization, e.g. 0.92; empty: the plan's (0.9, AMD 0.95).",
+    ),
     ConfigKey("servedModelName", "string", "", "Name clients send as `model`; empty: the HF id."),
     ConfigKey("modelSource", "string", "", "Another HF id, or a directory on the cache volume, to load."),
     ConfigKey("extraArgs", "array", [], "More vLLM arguments, one per item; plan-owned flags are refused."),

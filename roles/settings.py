@@ -23,7 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "vllm_goal": "balanced",  # throughput, latency or balanced: how the plan picks TP
     "vllm_tensor_parallel_size": None,  # pin TP (1, 2, 4, 8) instead of letting the goal choose
     "vllm_max_model_len": None,  # context served; None: the model's own (131072; 1024 for tiny)
-    "vllm_gpu_memory_utilization": None,  # vLLM --gpu-memory-utilization; None: the plan's 0.9
+    "vllm_gpu_memory_utilization": None,  # vLLM --gpu-memory-utilization; None: the plan's (0.9, AMD 0.95)
     "vllm_port": 8000,  # first engine's port; engine i listens on port + i
     "vllm_bind": "0.0.0.0",  # address vLLM binds
     "vllm_served_model_name": None,  # name clients send as `model`; None: the HF id

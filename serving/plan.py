@@ -375,6 +375,11 @@ def _raise_does_not_fit(req: PlanRequest, model: ModelSpec, acc: AcceleratorSpec
     raise PlanError(f"{head}: no layout of up to 8 GPUs fits it; use a GPU with more memory")
 
 
+def _recipe_gpu_memory_utilization(acc: AcceleratorSpec) -> float:
+    """The share of GPU memory vLLM may take when the request does not say: the recipe's on AMD."""
+    return AMD_GPU_MEMORY_UTILIZATION if acc.vendor == "amd" else DEFAULT_GPU_MEMORY_UTILIZATION
+
+
 def _recipe(model: ModelSpec, acc: AcceleratorSpec, tp: int, goal: str) -> tuple[list[str], dict[str, str]]:
     """Flags and environment per GPU generation, from vLLM's gpt-oss recipe."""
     args: list[str] = []
@@ -450,9 +455,7 @@ def plan_serving(req: PlanRequest) -> Plan:
         if req.gpus_per_host != 1 or req.tensor_parallel_size not in (None, 1):
             raise PlanError("the cpu profile runs one engine per host: use --gpus 1")
     else:
-        util = req.gpu_memory_utilization or (
-            AMD_GPU_MEMORY_UTILIZATION if acc.vendor == "amd" else DEFAULT_GPU_MEMORY_UTILIZATION
-        )
+        util = req.gpu_memory_utilization or _recipe_gpu_memory_utilization(acc)
         tp = _choose_tp(req, model, acc, max_len, util)
         mem = memory_math(model, acc, tp, max_len, util)
         engines_per_host = req.gpus_per_host // tp

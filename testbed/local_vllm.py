@@ -160,6 +160,12 @@ class LocalVllm:
         except subprocess.TimeoutExpired:
             return None
 
+    def export_key(self, env_name: str = "GPTOSS_BENCH_KEY") -> str:
+        """Put the API key into this process's environment, where child processes and
+        `Endpoint.from_env` read it (never argv); returns the variable's name."""
+        os.environ[env_name] = self.api_key
+        return env_name
+
     def __enter__(self) -> LocalVllm:
         return self
 
