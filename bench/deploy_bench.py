@@ -26,7 +26,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from roles.runner import (  # noqa: E402
+from testbed import nspawn, rootfs  # noqa: E402
+from testbed.deploy_runner import (  # noqa: E402
     ensure_api_key,
     healthy,
     http_json,
@@ -34,7 +35,6 @@ from roles.runner import (  # noqa: E402
     wait_for_ssh,
     wait_healthy,
 )
-from testbed import nspawn, rootfs  # noqa: E402
 
 UNIT = "gptoss-vllm-0.service"
 MODEL = "gpt-oss-tiny"

@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from serving import ACCELERATORS, GOALS, MODELS, Plan, PlanError, PlanRequest, plan_serving
@@ -135,17 +136,18 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    plan = plan_serving(request_from_args(args))
+    request = request_from_args(args)
     out = Path(args.out)
     if args.target == "systemd":
-        from gptoss.render import write_systemd
+        from targets.systemd import DEFAULT_LAYOUT, write_systemd
 
+        plan = plan_serving(replace(request, paths=DEFAULT_LAYOUT.serving_paths()))
         written = write_systemd(plan, out, api_key_file=args.api_key_file)
     else:
-        from infra.yaml_out import default_settings, write_kubernetes
+        from targets.kubernetes import default_settings, write_kubernetes
 
         settings = default_settings(args.namespace, **k8s_overrides(args.set))
-        written = write_kubernetes(plan, out, namespace=args.namespace, settings=settings)
+        written = write_kubernetes(plan_serving(request), out, namespace=args.namespace, settings=settings)
     for path in written:
         print(path)
     return 0
@@ -153,7 +155,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def k8s_overrides(items: list[str]) -> dict[str, object]:
     """`--set key=value` pairs for the Kubernetes settings, typed like the Pulumi stack config keys."""
-    from infra.config import KEYS_BY_NAME, ConfigError
+    from targets.kubernetes.config import KEYS_BY_NAME, ConfigError
 
     values: dict[str, object] = {}
     for item in items:

@@ -15,8 +15,9 @@ import pulumi
 from infra import node_pools
 from infra.component import GptOssService
 from infra.config import load_stack_config
-from infra.objects import GKE_ACCELERATORS, accelerator_profile, build_objects
 from serving import plan_serving
+from targets.kubernetes.objects import build_objects
+from targets.kubernetes.settings import GKE_ACCELERATORS, accelerator_profile
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""`gptoss:index:GptOssService`: the objects of `infra/objects.py`, registered with Pulumi.
+"""`gptoss:index:GptOssService`: the objects of `targets/kubernetes/objects.py`, registered with Pulumi.
 
 The component adds only what a plain YAML file cannot hold: Secrets made from secret config (their values
 stay Pulumi secrets), the dependency order, and await timeouts sized from the plan. Each Kubernetes object
@@ -13,8 +13,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.objects import K8sSettings, SecretRef, build_objects, for_kubernetes, object_key, service_url
 from serving import Plan
+from targets.kubernetes.objects import build_objects, labels, object_key, service_url
+from targets.kubernetes.settings import K8sSettings, SecretRef, for_kubernetes
 
 TYPE_TOKEN = "gptoss:index:GptOssService"
 
@@ -139,8 +140,6 @@ class GptOssService(pulumi.ComponentResource):
         plan: Plan,
         opts: pulumi.ResourceOptions,
     ) -> pulumi.CustomResource:
-        from infra.objects import labels
-
         return k8s.core.v1.Secret(
             f"secret-{ref.name}",
             metadata={

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pyinfra import host
 from pyinfra.api import DeployError, deploy
 
-from gptoss.render import read_secret_file
 from roles.ops import Secret
 from roles.preflight import check_host
 from roles.service import vllm_services
@@ -19,6 +18,7 @@ from roles.uv import install_uv
 from roles.vllm import MARKER as VLLM_MARKER
 from roles.vllm import install_vllm, venv_dir, vllm_marker_text
 from roles.weights import stage_weights, weights_marker, weights_marker_text
+from targets.secrets import read_secret_file
 
 
 def resolve(settings: Settings) -> Plan:

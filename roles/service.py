@@ -16,7 +16,10 @@ from pyinfra.facts.files import FindFiles
 from pyinfra.facts.systemd import SystemdStatus
 from pyinfra.operations import files, python, systemd
 
-from gptoss.render import (
+from roles.ops import Secret, endpoint_ready, secret_file
+from roles.settings import DEFAULTS, Plan, Settings
+from roles.system import upload_dir
+from targets.systemd import (
     UNIT_PREFIX,
     UnitOptions,
     env_file_path,
@@ -25,15 +28,14 @@ from gptoss.render import (
     render_unit,
     unit_name,
 )
-from roles.ops import Secret, endpoint_ready, secret_file
-from roles.settings import DEFAULTS, Plan, Settings
-from roles.system import upload_dir
 
 UNIT_DIR = "/etc/systemd/system"
 
 
 def unit_options(settings: Settings, plan: Plan, venv: str) -> UnitOptions:
-    return options_for(plan, settings, venv_dir=venv)
+    return options_for(
+        plan, settings.layout, kernel_protection=settings.unit_kernel_protection, venv_dir=venv
+    )
 
 
 def _any_changed(ops: Sequence[OperationMeta | None]) -> Callable[[], bool]:

@@ -12,7 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from serving import Plan, PlanError, PlanRequest, ServingPaths, plan_serving
+from serving import Plan, PlanError, PlanRequest, plan_serving
+from targets.systemd import DEFAULT_LAYOUT, HostLayout
 
 # The one place for every default. Keys are `vllm_` + the Settings field name.
 DEFAULTS: dict[str, Any] = {
@@ -33,12 +34,12 @@ DEFAULTS: dict[str, Any] = {
     # --- secrets, read on the control machine; None = no API key (any client is served) ---
     "vllm_api_key_file": "~/.config/gptoss/api-key",  # control machine; None: no key (open endpoint)
     "vllm_hf_token_file": None,  # control machine; for gated or rate-limited downloads
-    # --- host layout ---
-    "vllm_user": "vllm",  # system user the service runs as
-    "vllm_root": "/opt/gptoss",  # uv and the vLLM venvs
-    "vllm_state_dir": "/var/lib/gptoss",  # HF_HOME, tiktoken, the service's home
-    "vllm_cache_dir": "/var/cache/gptoss",  # VLLM_CACHE_ROOT (torch.compile cache), uv's cache
-    "vllm_config_dir": "/etc/gptoss",  # env files (0600) and secrets, root only
+    # --- host layout (defaults: targets/systemd/layout.py HostLayout, the one definition) ---
+    "vllm_user": DEFAULT_LAYOUT.user,  # system user the service runs as
+    "vllm_root": DEFAULT_LAYOUT.root,  # uv and the vLLM venvs
+    "vllm_state_dir": DEFAULT_LAYOUT.state_dir,  # HF_HOME, tiktoken, the service's home
+    "vllm_cache_dir": DEFAULT_LAYOUT.cache_dir,  # VLLM_CACHE_ROOT (torch.compile cache), uv's cache
+    "vllm_config_dir": DEFAULT_LAYOUT.config_dir,  # env files (0600) and secrets, root only
     # --- packages: uv pinned, vLLM pinned by the plan ---
     "vllm_uv_version": "0.13.9",  # uv pin, installed with pip into its own venv
     "vllm_index_url": None,  # a PyPI mirror
@@ -141,33 +142,13 @@ class Settings:
     tiktoken_file: str | None
 
     @property
-    def uv_venv(self) -> str:
-        return f"{self.root}/uv"
-
-    @property
-    def uv_bin(self) -> str:
-        return f"{self.uv_venv}/bin/uv"
-
-    @property
-    def hf_home(self) -> str:
-        return f"{self.state_dir}/hf"
-
-    @property
-    def tiktoken_dir(self) -> str:
-        return f"{self.state_dir}/tiktoken"
-
-    @property
-    def vllm_cache_root(self) -> str:
-        return f"{self.cache_dir}/vllm"
-
-    @property
-    def uv_cache_dir(self) -> str:
-        return f"{self.cache_dir}/uv"
-
-    @property
-    def paths(self) -> ServingPaths:
-        return ServingPaths(
-            hf_home=self.hf_home, vllm_cache_root=self.vllm_cache_root, tiktoken_dir=self.tiktoken_dir
+    def layout(self) -> HostLayout:
+        return HostLayout(
+            user=self.user,
+            root=self.root,
+            state_dir=self.state_dir,
+            cache_dir=self.cache_dir,
+            config_dir=self.config_dir,
         )
 
     def package_sources(self) -> list[str]:
@@ -241,7 +222,7 @@ def plan_request(settings: Settings) -> PlanRequest:
         tensor_parallel_size=settings.tensor_parallel_size,
         extra_args=settings.extra_args,
         extra_env=settings.extra_env,
-        paths=settings.paths,
+        paths=settings.layout.serving_paths(),
         weights_staged=True,  # the weights role stages them before the service starts
     )
 

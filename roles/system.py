@@ -9,8 +9,7 @@ from roles.settings import DEFAULTS, Plan, Settings
 
 
 def upload_dir(settings: Settings) -> str:
-    """Where secret uploads land before they are moved into place (0700 root, same filesystem)."""
-    return f"{settings.config_dir}/.upload"
+    return settings.layout.upload_dir
 
 
 @deploy("Create the vllm user and directories", data_defaults=DEFAULTS)
@@ -34,11 +33,11 @@ def user_and_directories(settings: Settings, plan: Plan) -> None:
     layout = [
         (settings.root, "root", "755"),
         (settings.state_dir, user, "755"),
-        (settings.hf_home, user, "755"),
-        (settings.tiktoken_dir, "root", "755"),
+        (settings.layout.hf_home, user, "755"),
+        (settings.layout.tiktoken_dir, "root", "755"),
         (settings.cache_dir, "root", "755"),
-        (settings.vllm_cache_root, user, "755"),
-        (settings.uv_cache_dir, "root", "700"),
+        (settings.layout.vllm_cache_root, user, "755"),
+        (settings.layout.uv_cache_dir, "root", "700"),
         (settings.config_dir, "root", "700"),
         (upload_dir(settings), "root", "700"),
     ]

@@ -18,7 +18,7 @@ def uv_marker_text(settings: Settings) -> str:
 
 def uv_script(settings: Settings) -> str:
     q = shlex.quote
-    venv = settings.uv_venv
+    venv = settings.layout.uv_venv
     sources = " ".join(q(a) for a in settings.package_sources())
     return "\n".join(
         [
@@ -26,7 +26,7 @@ def uv_script(settings: Settings) -> str:
             f"python3 -m venv {q(venv)}",
             f"{q(venv)}/bin/pip install --quiet --disable-pip-version-check --no-cache-dir {sources} "
             f"{q('uv==' + settings.uv_version)}",
-            f"{q(settings.uv_bin)} --version",
+            f"{q(settings.layout.uv_bin)} --version",
         ]
     )
 
@@ -34,8 +34,8 @@ def uv_script(settings: Settings) -> str:
 @deploy("Install uv", data_defaults=DEFAULTS)
 def install_uv(settings: Settings):
     return install_once(
-        name=f"uv {settings.uv_version} is installed in {settings.uv_venv}",
-        marker=f"{settings.uv_venv}/{MARKER}",
+        name=f"uv {settings.uv_version} is installed in {settings.layout.uv_venv}",
+        marker=f"{settings.layout.uv_venv}/{MARKER}",
         marker_text=uv_marker_text(settings),
         script=uv_script(settings),
     )

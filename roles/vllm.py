@@ -7,7 +7,6 @@ import shlex
 
 from pyinfra.api import deploy
 
-from gptoss.render import venv_dir_for
 from roles.ops import install_once
 from roles.settings import DEFAULTS, Plan, Settings
 
@@ -19,7 +18,7 @@ CPU_EXCLUDES = ("torchvision", "torchaudio", "torchcodec")
 
 
 def venv_dir(settings: Settings, plan: Plan) -> str:
-    return venv_dir_for(plan, root=settings.root)
+    return settings.layout.venv_dir(plan)
 
 
 def vllm_marker_text(settings: Settings, plan: Plan) -> str:
@@ -29,10 +28,10 @@ def vllm_marker_text(settings: Settings, plan: Plan) -> str:
 def vllm_script(settings: Settings, plan: Plan) -> str:
     q = shlex.quote
     venv = venv_dir(settings, plan)
-    uv = q(settings.uv_bin)
+    uv = q(settings.layout.uv_bin)
     sources = " ".join(q(a) for a in settings.package_sources())
     env = (
-        f"export UV_CACHE_DIR={q(settings.uv_cache_dir)} UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never "
+        f"export UV_CACHE_DIR={q(settings.layout.uv_cache_dir)} UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never "
         "UV_NO_PROGRESS=1 UV_NO_CONFIG=1" + (" UV_OFFLINE=1" if settings.offline else "")
     )
     name, _, version = plan.vllm_package.partition("==")

@@ -24,7 +24,7 @@ TIKTOKEN_SHA256 = "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1
 
 def weights_marker(settings: Settings, plan: Plan) -> str:
     slug = re.sub(r"[^A-Za-z0-9._-]+", "--", plan.model_source)
-    return f"{settings.hf_home}/.gptoss-downloaded-{slug}"
+    return f"{settings.layout.hf_home}/.gptoss-downloaded-{slug}"
 
 
 def weights_marker_text(plan: Plan) -> str:
@@ -43,10 +43,10 @@ def download_script(settings: Settings, plan: Plan, venv: str) -> str:
         token = f'HF_TOKEN="$(cat {q(hf_token_path(settings))})" '
     return "\n".join(
         [
-            f"export HF_HOME={q(settings.hf_home)} HF_HUB_DISABLE_TELEMETRY=1",
+            f"export HF_HOME={q(settings.layout.hf_home)} HF_HUB_DISABLE_TELEMETRY=1",
             f"{token}{q(venv)}/bin/hf download --quiet {q(plan.model_source)} > /dev/null",
             # vLLM (as the service user) may take locks next to the cached files.
-            f"chown -R {q(settings.user)}:{q(settings.user)} {q(settings.hf_home)}",
+            f"chown -R {q(settings.user)}:{q(settings.user)} {q(settings.layout.hf_home)}",
         ]
     )
 
@@ -73,9 +73,9 @@ def tiktoken_bytes(settings: Settings) -> bytes:
 @deploy("Stage the weights and the tokenizer vocabulary", data_defaults=DEFAULTS)
 def stage_weights(settings: Settings, plan: Plan, venv: str, hf_token: Secret | None):
     files.put(
-        name=f"{TIKTOKEN_NAME} is in {settings.tiktoken_dir} (TIKTOKEN_ENCODINGS_BASE)",
+        name=f"{TIKTOKEN_NAME} is in {settings.layout.tiktoken_dir} (TIKTOKEN_ENCODINGS_BASE)",
         src=BytesIO(tiktoken_bytes(settings)),
-        dest=f"{settings.tiktoken_dir}/{TIKTOKEN_NAME}",
+        dest=f"{settings.layout.tiktoken_dir}/{TIKTOKEN_NAME}",
         user="root",
         group="root",
         mode="644",
@@ -90,7 +90,7 @@ def stage_weights(settings: Settings, plan: Plan, venv: str, hf_token: Secret | 
             upload_dir=upload_dir(settings),
         )
     return install_once(
-        name=f"{plan.model_source} weights are downloaded into {settings.hf_home}",
+        name=f"{plan.model_source} weights are downloaded into {settings.layout.hf_home}",
         marker=weights_marker(settings, plan),
         marker_text=weights_marker_text(plan),
         script=download_script(settings, plan, venv),

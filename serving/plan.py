@@ -69,12 +69,12 @@ class PlanError(ValueError):
 
 @dataclass(frozen=True)
 class ServingPaths:
-    """Where a host keeps what vLLM reads and writes. Systemd hosts use these defaults; the Kubernetes
-    builder passes its own mount points."""
+    """Where vLLM reads and writes on the target platform. The plan decides no paths: each target passes
+    its own (targets.systemd.HostLayout, the Kubernetes mount points, the local runner's cache)."""
 
-    hf_home: str = "/var/lib/gptoss/hf"
-    vllm_cache_root: str = "/var/cache/gptoss/vllm"
-    tiktoken_dir: str = "/var/lib/gptoss/tiktoken"
+    hf_home: str
+    vllm_cache_root: str
+    tiktoken_dir: str
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class PlanRequest:
     tensor_parallel_size: int | None = None  # pin TP instead of letting the goal choose
     extra_args: tuple[str, ...] = ()
     extra_env: Mapping[str, str] = field(default_factory=dict)
-    paths: ServingPaths = field(default_factory=ServingPaths)
+    paths: ServingPaths | None = None  # None: a plan without a platform (`gptoss plan`), no path env
     weights_staged: bool = True  # weights are in HF_HOME already: serve with HF_HUB_OFFLINE=1
 
 
@@ -483,14 +483,15 @@ def plan_serving(req: PlanRequest) -> Plan:
         if source != model.hf_id:
             notes.append(f"serving {source} under the name {served}")
 
-    env: dict[str, str] = {
-        "HF_HOME": req.paths.hf_home,
-        "VLLM_CACHE_ROOT": req.paths.vllm_cache_root,
-        # The harmony tokenizer reads o200k_base.tiktoken from here instead of downloading it.
-        "TIKTOKEN_ENCODINGS_BASE": req.paths.tiktoken_dir,
-        "VLLM_NO_USAGE_STATS": "1",
-        "DO_NOT_TRACK": "1",
-    }
+    env: dict[str, str] = {}
+    if req.paths is not None:
+        env |= {
+            "HF_HOME": req.paths.hf_home,
+            "VLLM_CACHE_ROOT": req.paths.vllm_cache_root,
+            # The harmony tokenizer reads o200k_base.tiktoken from here instead of downloading it.
+            "TIKTOKEN_ENCODINGS_BASE": req.paths.tiktoken_dir,
+        }
+    env |= {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
     if req.weights_staged:
         env["HF_HUB_OFFLINE"] = "1"
     env |= recipe_env

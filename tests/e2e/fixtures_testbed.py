@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import testinfra
-
 from testbed import nspawn
 
 

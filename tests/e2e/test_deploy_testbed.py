@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from roles.runner import DeployRun, ensure_api_key, http_json, run_deploy, wait_for_ssh, wait_healthy
+from testbed.deploy_runner import DeployRun, ensure_api_key, http_json, run_deploy, wait_for_ssh, wait_healthy
 from testbed.rootfs import cache_root
 
 pytestmark = pytest.mark.e2e

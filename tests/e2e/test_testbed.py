@@ -12,7 +12,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from testbed import nspawn
 
 pytestmark = pytest.mark.e2e

@@ -28,7 +28,7 @@ PLAN_CONFIGS: dict[str, dict[str, Any]] = {
 
 
 def plan_for(name: str):
-    from infra.config import plan_request
+    from targets.kubernetes.config import plan_request
 
     return plan_serving(plan_request(PLAN_CONFIGS[name]))
 

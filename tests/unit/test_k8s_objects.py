@@ -9,15 +9,10 @@ from dataclasses import replace
 import kubernetes_validate
 import pytest
 
-from infra.config import settings_from_values
-from infra.objects import (
-    K8S_PATHS,
-    Autoscaling,
-    SettingsError,
-    build_objects,
-    for_kubernetes,
-)
 from serving import PlanError, PlanRequest, plan_serving
+from targets.kubernetes.config import settings_from_values
+from targets.kubernetes.objects import build_objects
+from targets.kubernetes.settings import K8S_PATHS, Autoscaling, SettingsError, for_kubernetes
 from tests.unit.k8s_support import PLAN_CONFIGS, plan_for
 
 K8S_VERSIONS = ("1.30", "1.31", "1.32", "1.33", "1.34")
@@ -363,7 +358,7 @@ def test_startup_failure_threshold_tracks_the_plan():
 
 
 def test_plan_errors_pass_through():
-    from infra.config import plan_request
+    from targets.kubernetes.config import plan_request
 
     with pytest.raises(PlanError, match="compute capability"):
         plan_serving(plan_request({"accelerator": "t4", "gpusPerReplica": 1}))

@@ -10,10 +10,11 @@ import pytest
 import yaml
 
 from gptoss.cli import main as gptoss_main
-from infra.config import CONFIG_KEYS, KEYS_BY_NAME, PROJECT, SECRET_KEYS, pulumi_yaml, settings_from_values
-from infra.objects import build_objects, object_key
-from infra.yaml_out import KUSTOMIZATION, SMOKE_JOB_FILE, read_objects, write_kubernetes
+from infra.config import PROJECT, SECRET_KEYS, STACK_KEYS, STACK_KEYS_BY_NAME, pulumi_yaml
 from serving import PlanRequest, plan_serving
+from targets.kubernetes.config import KEYS_BY_NAME, settings_from_values
+from targets.kubernetes.objects import build_objects, object_key
+from targets.kubernetes.yaml import KUSTOMIZATION, SMOKE_JOB_FILE, read_objects, write_kubernetes
 
 REPO = Path(__file__).resolve().parents[2]
 RENDER_ARGS = ["--model", "gpt-oss-120b", "--gpu", "h100", "--gpus", "4", "--goal", "latency"]
@@ -61,7 +62,7 @@ def test_pulumi_yaml_is_generated_from_the_config_keys():
     doc = yaml.safe_load(text)
     assert doc["name"] == PROJECT and doc["main"] == "infra/"
     assert doc["runtime"]["name"] == "python"
-    for key in CONFIG_KEYS:
+    for key in STACK_KEYS:
         declared = doc["config"][key.name]
         assert declared["description"], key.name
         assert declared["default"] == key.default and declared["type"] == key.type
@@ -81,10 +82,10 @@ def test_example_stack_uses_only_declared_keys():
     for full, value in doc["config"].items():
         namespace, key = full.split(":", 1)
         if namespace == PROJECT:
-            assert key in KEYS_BY_NAME or key in SECRET_KEYS, f"Pulumi.example.yaml: unknown key {key}"
+            assert key in STACK_KEYS_BY_NAME or key in SECRET_KEYS, f"Pulumi.example.yaml: unknown key {key}"
             values[key] = value
     assert "apiKey" not in values, "a plain-text API key in an example teaches the wrong thing"
     settings = settings_from_values(values)
-    from infra.config import plan_request
+    from targets.kubernetes.config import plan_request
 
     assert build_objects(plan_serving(plan_request(values)), settings)

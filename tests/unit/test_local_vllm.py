@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from testbed import local_vllm
 
 FAKE_SERVER = textwrap.dedent(

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from serving import ACCELERATORS, MODELS, PlanError, PlanRequest, Support, enumerate_plans, plan_serving
+from serving import (
+    ACCELERATORS,
+    MODELS,
+    PlanError,
+    PlanRequest,
+    ServingPaths,
+    Support,
+    enumerate_plans,
+    plan_serving,
+)
 from serving.plan import OWNED_FLAGS, TENSOR_PARALLEL_SIZES
 
 
@@ -135,11 +144,20 @@ def test_every_plan_wires_gpt_oss_tool_calling_and_reasoning():
 
 
 def test_offline_environment():
-    p = plan("gpt-oss-20b", "h100", 1)
+    paths = ServingPaths(hf_home="/h", vllm_cache_root="/c", tiktoken_dir="/t")
+    p = plan("gpt-oss-20b", "h100", 1, paths=paths)
     assert p.env["HF_HUB_OFFLINE"] == "1"
-    assert p.env["TIKTOKEN_ENCODINGS_BASE"]
-    assert p.env["VLLM_CACHE_ROOT"]
-    assert p.env["HF_HOME"]
+    assert (p.env["HF_HOME"], p.env["VLLM_CACHE_ROOT"], p.env["TIKTOKEN_ENCODINGS_BASE"]) == (
+        "/h",
+        "/c",
+        "/t",
+    )
+
+
+def test_the_plan_decides_no_paths():
+    """Where vLLM reads and writes is the target's business (targets.systemd.HostLayout, the pod mounts)."""
+    env = plan("gpt-oss-20b", "h100", 1).env
+    assert not {"HF_HOME", "VLLM_CACHE_ROOT", "TIKTOKEN_ENCODINGS_BASE"} & set(env)
     online = plan("gpt-oss-20b", "h100", 1, weights_staged=False)
     assert "HF_HUB_OFFLINE" not in online.env
 

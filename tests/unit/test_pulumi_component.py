@@ -8,10 +8,11 @@ import json
 import pytest
 
 from gptoss.cli import main as gptoss_main
-from infra.config import ConfigError, plan_request, settings_from_values
-from infra.objects import SettingsError, build_objects, object_key
-from infra.yaml_out import read_objects
 from serving import PlanError, plan_serving
+from targets.kubernetes.config import ConfigError, plan_request, settings_from_values
+from targets.kubernetes.objects import build_objects, object_key
+from targets.kubernetes.settings import SettingsError
+from targets.kubernetes.yaml import read_objects
 from tests.unit.k8s_support import (
     FAKE_API_KEY,
     FAKE_HF_TOKEN,

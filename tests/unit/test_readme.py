@@ -1,11 +1,11 @@
 """The README's tables are generated from the planner and the catalog: they must be current."""
 
-from gptoss import readme
+from devtools import readme
 
 
 def test_readme_generated_sections_are_current():
     current = readme.README.read_text()
-    assert readme.render(current) == current, "README.md is stale: run `uv run python -m gptoss.readme`"
+    assert readme.render(current) == current, "README.md is stale: run `uv run python -m devtools.readme`"
 
 
 def test_every_generated_section_is_present_in_the_readme():

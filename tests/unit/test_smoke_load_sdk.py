@@ -7,11 +7,11 @@ import sys
 
 import httpx
 import pytest
+from testbed.fake_openai import FakeConfig, FakeServer, run_against
 
 from smoke.checks import select
 from smoke.context import LoadOptions, SmokeOptions
 from smoke.endpoint import Endpoint
-from smoke.fake import FakeConfig, FakeServer, run_against
 from smoke.runner import run_smoke
 from smoke.stats import percentile, summarize
 

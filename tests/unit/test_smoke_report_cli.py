@@ -9,10 +9,10 @@ import xml.etree.ElementTree as ET
 
 import httpx
 import pytest
+from testbed.fake_openai import FakeConfig, FakeServer, run_against
 
 from smoke.cli import main
 from smoke.endpoint import Endpoint, Redactor
-from smoke.fake import FakeConfig, FakeServer, run_against
 from smoke.report import render_json, render_junit, render_table
 
 KEY = "sk-smoke-secret-4242"

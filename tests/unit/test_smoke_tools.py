@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+from testbed.fake_openai import FakeConfig, FakeServer, run_against
+
 from smoke.cases import load_cases
 from smoke.context import SmokeOptions
-from smoke.fake import FakeConfig, FakeServer, run_against
 
 
 def by_name(report, name):

@@ -6,7 +6,6 @@ import shutil
 import stat
 
 import pytest
-
 from testbed import nspawn, rootfs
 
 

@@ -13,7 +13,6 @@ import re
 import subprocess
 
 import pytest
-
 from testbed import local_vllm, tiny_model
 
 

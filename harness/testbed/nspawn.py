@@ -36,7 +36,7 @@ SSH_HOST_ALIAS = "gptoss-testbed"
 BRIDGE = "gptoss-br0"
 BRIDGE_ADDRESS = "10.231.0.1"
 SUBNET = f"10.231.0.0/{TESTBED_PREFIX}"
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 INVENTORY = REPO_ROOT / "inventories" / "testbed.py"
 
 SSH_WAIT_S = 60.0

@@ -1,6 +1,6 @@
 """`gptoss render k8s`: the builder's objects as YAML files plus a kustomization.yaml.
 
-Same objects as `pulumi up` registers (infra/objects.py is the one builder). Secrets are not written: the
+Same objects as `pulumi up` registers (targets/kubernetes/objects.py is the one builder). Secrets are not written: the
 objects reference `<name>-api-key` (key `api-key`), which you create with kubectl (docs/kubernetes.md).
 The smoke Job is written next to the others but left out of kustomization.yaml: `kubectl apply -k` would
 start it while the weights are still downloading. Apply it after `kubectl rollout status` (Pulumi orders
@@ -15,9 +15,10 @@ from typing import Any
 
 import yaml
 
-from infra.config import settings_from_values
-from infra.objects import K8sSettings, build_objects, object_key
 from serving import Plan
+from targets.kubernetes.config import settings_from_values
+from targets.kubernetes.objects import build_objects, object_key
+from targets.kubernetes.settings import K8sSettings
 
 KUSTOMIZATION = "kustomization.yaml"
 SMOKE_JOB_FILE = "smoke-job.yaml"
@@ -28,7 +29,7 @@ def is_smoke_job(obj: Mapping[str, Any]) -> bool:
 
 
 def default_settings(namespace: str = "gptoss", **overrides: Any) -> K8sSettings:
-    """Cluster settings with the stack defaults (infra/config.py), for the YAML path."""
+    """Cluster settings with the defaults of targets/kubernetes/config.py, for the YAML path."""
     return settings_from_values({"namespace": namespace, **overrides})
 
 

@@ -1,7 +1,7 @@
 """Generate the README's tables from the code, so they cannot drift from what the planner decides.
 
-    uv run python -m gptoss.readme          # rewrite the generated sections in README.md
-    uv run python -m gptoss.readme --check  # exit 1 if README.md is stale (a unit test runs this)
+    uv run python -m devtools.readme          # rewrite the generated sections in README.md
+    uv run python -m devtools.readme --check  # exit 1 if README.md is stale (a unit test runs this)
 
 A generated section sits between `<!-- BEGIN generated:NAME -->` and `<!-- END generated:NAME -->`.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from serving import ACCELERATORS, MODELS, PlanError, PlanRequest, plan_serving
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 # The hardware people ask about most, in the order a reader scans: one card, then a full box.
 COMMON_CASES: tuple[tuple[str, str, int, str], ...] = (
@@ -157,7 +157,7 @@ def pyinfra_data_table() -> str:
 
 
 def pulumi_config_table() -> str:
-    from infra.config import CONFIG_KEYS
+    from infra.config import STACK_KEYS as CONFIG_KEYS
 
     rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
     for key in CONFIG_KEYS:
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     fresh = render(current)
     if args.check:
         if fresh != current:
-            print("README.md is stale: run `uv run python -m gptoss.readme`", file=sys.stderr)
+            print("README.md is stale: run `uv run python -m devtools.readme`", file=sys.stderr)
             return 1
         return 0
     README.write_text(fresh)

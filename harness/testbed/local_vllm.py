@@ -30,7 +30,7 @@ import httpx
 from serving import VLLM_CPU_VERSION, PlanRequest, ServingPaths, plan_serving
 from testbed import tiny_model
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CACHE = Path.home() / ".cache" / "gptoss"
 VENV_DIR = Path(os.environ.get("GPTOSS_VLLM_VENV", CACHE / "venvs" / f"vllm-cpu-{VLLM_CPU_VERSION}"))
 VENV_STAMP = ".gptoss-complete"  # written last by scripts/vllm-cpu-venv
@@ -83,7 +83,7 @@ def ensure_checkpoint(kind: str, venv: Path = VENV_DIR) -> Path:
     out = tiny_model.default_dir(kind)
     if tiny_model.is_current(out):
         return out
-    builder = REPO / "testbed" / "tiny_model.py"
+    builder = REPO / "harness" / "testbed" / "tiny_model.py"
     cmd = [str(venv / "bin" / "python"), str(builder), "--kind", kind, "--out", str(out)]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0 or not tiny_model.is_current(out):

@@ -1,10 +1,10 @@
-"""roles.runner reads pyinfra's real results table (a throwaway deploy on @local, inside tmp_path)."""
+"""testbed.deploy_runner reads pyinfra's real results table (a throwaway deploy on @local, inside tmp_path)."""
 
 from __future__ import annotations
 
 import subprocess
 
-from roles.runner import DeployRun, pyinfra_executable
+from testbed.deploy_runner import DeployRun, pyinfra_executable
 
 
 def run_local(deploy, cwd) -> DeployRun:

@@ -1,6 +1,6 @@
 """Run the real `pyinfra` CLI on deploy.py and read its results table; probe a deployed endpoint.
 
-Used by the end-to-end tests, `scripts/demo` (via `python -m roles.runner`) and bench/deploy_bench.py, so
+Used by the end-to-end tests, `scripts/demo` (via `python -m testbed.deploy_runner`) and bench/deploy_bench.py, so
 all three deploy the same way a person does.
 """
 
@@ -19,7 +19,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 TESTBED_INVENTORY = "inventories/testbed.py"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

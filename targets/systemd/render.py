@@ -1,4 +1,4 @@
-"""Render a serving plan as systemd units and env files (jinja2 over `templates/`).
+"""Render a serving plan as systemd units and env files (jinja2 over this package's `templates/`).
 
 One unit and one env file per engine: `gptoss-vllm-<i>.service` and `gptoss-vllm-<i>.env`. The unit holds
 no environment and no secret; the env file (0600 root) holds the plan's environment and `VLLM_API_KEY`.
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import jinja2
 
-from roles.settings import Settings, settings_from_data
 from serving import Engine, Plan
+from targets.secrets import read_secret_file
+from targets.systemd.layout import DEFAULT_LAYOUT, HostLayout
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 UNIT_TEMPLATE = "gptoss-vllm.service.j2"
 ENV_TEMPLATE = "gptoss-vllm.env.j2"
 HEADER = "Managed by gptoss (pyinfra roles / gptoss render systemd): local edits are overwritten."
@@ -38,7 +38,7 @@ DEVICE_ALLOW: dict[str, tuple[str, ...]] = {
 @dataclass(frozen=True)
 class UnitOptions:
     """Host-side facts the plan does not decide: where the venv is, who runs it, what it may write.
-    No defaults here: `options_for` takes them from the host settings (roles/settings.py DEFAULTS)."""
+    No defaults here: `options_for` takes them from a `HostLayout`."""
 
     venv_dir: str
     user: str
@@ -54,31 +54,20 @@ class UnitOptions:
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
 
-def _host_settings(settings: Settings | None) -> Settings:
-    # The host layout has one set of defaults, the pyinfra roles' DEFAULTS; `gptoss render systemd` uses them.
-    return settings if settings is not None else settings_from_data({})
-
-
-def venv_dir_for(plan: Plan, root: str | None = None) -> str:
-    """One venv per pinned package (`vllm==0.33.0` -> /opt/gptoss/vllm-0.33.0): a new pin is a new venv,
-    so the old one keeps serving until the unit is switched over."""
-    name, _, version = plan.vllm_package.partition("==")
-    return f"{root or _host_settings(None).root}/{name}-{version}"
-
-
-def options_for(plan: Plan, settings: Settings | None = None, **overrides) -> UnitOptions:
-    """Unit options for `settings` (the roles' defaults when None), the plan's venv, vendor-specific device
-    access and shared-memory size; keyword overrides win."""
-    host = _host_settings(settings)
+def options_for(
+    plan: Plan, layout: HostLayout = DEFAULT_LAYOUT, kernel_protection: bool = True, **overrides
+) -> UnitOptions:
+    """Unit options for a host laid out as `layout`: the plan's venv, vendor-specific device access and
+    shared-memory size; keyword overrides win."""
     values = {
-        "venv_dir": venv_dir_for(plan, root=host.root),
-        "user": host.user,
-        "group": host.user,
-        "state_dir": host.state_dir,
-        "config_dir": host.config_dir,
-        "writable_paths": (host.state_dir, host.cache_dir),
+        "venv_dir": layout.venv_dir(plan),
+        "user": layout.user,
+        "group": layout.user,
+        "state_dir": layout.state_dir,
+        "config_dir": layout.config_dir,
+        "writable_paths": (layout.state_dir, layout.cache_dir),
         "device_allow": DEVICE_ALLOW[plan.accelerator.vendor],
-        "kernel_protection": host.unit_kernel_protection,
+        "kernel_protection": kernel_protection,
         "shm_size_gib": plan.shm_size_gib,
     }
     values.update(overrides)
@@ -144,7 +133,8 @@ def environment(engine: Engine, options: UnitOptions, secrets: Mapping[str, str]
 
 def _env() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        # Templates are package data: found the same way in a checkout and in an installed wheel.
+        loader=jinja2.PackageLoader("targets.systemd", "templates"),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -180,21 +170,6 @@ def render_env(plan: Plan, engine: Engine, options: UnitOptions, secrets: Mappin
             env=environment(engine, options, secrets),
         )
     )
-
-
-def read_secret_file(path: str | os.PathLike[str], what: str) -> str:
-    """The first line of a secret file, stripped. Refuses an empty file and says how to make one."""
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise FileNotFoundError(
-            f"{what} file {p} does not exist: create it with "
-            f"`install -m 600 /dev/null {p} && openssl rand -hex 24 > {p}` (or your own secret)"
-        )
-    lines = p.read_text().splitlines()
-    value = lines[0].strip() if lines else ""
-    if not value:
-        raise ValueError(f"{what} file {p} is empty: put the secret on its first line")
-    return value
 
 
 def write_systemd(

@@ -1,6 +1,6 @@
 """The ONE builder of Kubernetes objects for a serving plan. Pure: plan + settings in, plain dicts out.
 
-Pulumi (`infra/component.py`) registers these dicts and `gptoss render k8s` (`infra/yaml_out.py`) writes
+Pulumi (`infra/component.py`) registers these dicts and `gptoss render k8s` (`targets/kubernetes/yaml.py`) writes
 them as YAML, so both paths deploy the same thing. Nothing here reads config, the environment or files,
 and no secret value ever passes through: secrets are referenced by Secret name and key only.
 
@@ -19,22 +19,27 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from typing import Any
 
-from serving import VLLM_VERSION, Plan, PlanError, ServingPaths, plan_serving
-
-# Where pods mount what vLLM reads and writes; the plan's env points at these.
-MODELS_MOUNT = "/models"
-HOME_MOUNT = "/home/gptoss"
-# The compile cache lives on the same PVC as the weights, as a plain directory vLLM creates itself: a
-# subPath mount would be created by the kubelet as root, unwritable for the non-root server.
-K8S_PATHS = ServingPaths(
-    hf_home=f"{MODELS_MOUNT}/hf",
-    vllm_cache_root=f"{MODELS_MOUNT}/vllm-cache",
-    tiktoken_dir=f"{MODELS_MOUNT}/tiktoken",
+from serving import VLLM_VERSION, Plan
+from targets.kubernetes.scripts import (
+    DOWNLOAD_SCRIPT,
+    READINESS_SCRIPT,
+    SMOKE_SCRIPT,
+    WAIT_FOR_WEIGHTS_SCRIPT,
 )
-STAGED_MARKER_DIR = f"{MODELS_MOUNT}/hf/.gptoss-staged"
+from targets.kubernetes.settings import (
+    HOME_MOUNT,
+    MODELS_MOUNT,
+    STAGED_MARKER_DIR,
+    K8sSettings,
+    SecretRef,
+    accelerator_profile,
+    for_kubernetes,
+    server_image,
+    validate,
+)
+
 TIKTOKEN_URL = "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken"
 # The HF repos also carry `original/` (a second copy of the weights) and `metal/`: vLLM reads neither.
 DOWNLOAD_IGNORE_PATTERNS = ("original/*", "metal/*")
@@ -53,166 +58,6 @@ CACHE_HEADROOM_GIB = 30
 APP_NAME = "gpt-oss"
 PART_OF = "gptoss-vllm"
 MANAGED_BY = "gptoss"
-
-GPU_LABEL_SCHEMES = ("nvidia-gfd", "gke", "none")
-ACCESS_MODES = ("ReadWriteMany", "ReadWriteOnce")
-SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
-
-# GKE's `cloud.google.com/gke-accelerator` values (GKE GPU docs) for the catalog keys GKE offers.
-GKE_ACCELERATORS: dict[str, str] = {
-    "l4": "nvidia-l4",
-    "a100-40gb": "nvidia-tesla-a100",
-    "a100-80gb": "nvidia-a100-80gb",
-    "h100": "nvidia-h100-80gb",
-    "h200": "nvidia-h200-141gb",
-    "b200": "nvidia-b200",
-}
-
-
-@dataclass(frozen=True)
-class SecretRef:
-    """A key in a Kubernetes Secret. The builder never sees the value."""
-
-    name: str
-    key: str
-
-
-@dataclass(frozen=True)
-class Autoscaling:
-    max_replicas: int
-    queue_threshold: int  # waiting requests per replica before KEDA adds one
-    prometheus_url: str
-
-
-@dataclass(frozen=True)
-class K8sSettings:
-    """Everything about the cluster side that the serving plan does not decide. Defaults live in
-    `infra/config.py` (CONFIG_KEYS), the one place; construct through `infra.config.settings_from_values`."""
-
-    name: str
-    namespace: str
-    create_namespace: bool
-    image: str | None  # None: the plan's pinned image
-    cache_storage_class: str | None  # None: the cluster's default StorageClass
-    cache_size_gib: int | None  # None: from the model's weights
-    cache_access_mode: str
-    service_type: str
-    api_key_secret: SecretRef
-    hf_token_secret: SecretRef | None
-    gpu_labels: str
-    node_selector: Mapping[str, str] | None  # None: from the accelerator profile
-    tolerations: tuple[Mapping[str, str], ...] | None  # None: from the accelerator profile
-    run_as_non_root: bool | None  # None: from the accelerator profile
-    monitoring: bool
-    autoscaling: Autoscaling | None
-    smoke_job: bool
-    smoke_image: str
-    smoke_package: str  # a pip requirement for this project; "" when smoke_image already has it
-    allowed_namespaces: tuple[str, ...] = ()
-    extra_labels: Mapping[str, str] = field(default_factory=dict)
-
-
-class SettingsError(ValueError):
-    """Cluster settings that cannot work together. The message says what would."""
-
-
-@dataclass(frozen=True)
-class AcceleratorProfile:
-    """How pods find and use one accelerator family on Kubernetes (separate from the model presets)."""
-
-    resource: str | None
-    node_affinity: tuple[tuple[str, tuple[str, ...]], ...]  # (label, allowed values)
-    tolerations: tuple[dict[str, str], ...]
-    run_as_non_root: bool
-
-
-def accelerator_profile(plan: Plan, gpu_labels: str) -> AcceleratorProfile:
-    acc = plan.accelerator
-    if acc.vendor == "nvidia":
-        # GKE and EKS taint GPU nodes with nvidia.com/gpu; the GPU Operator docs use the same key.
-        tolerations = ({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},)
-        if gpu_labels == "nvidia-gfd":
-            # GPU feature discovery labels nodes with the nvidia-smi product name, spaces as dashes.
-            products = tuple(name.replace(" ", "-") for name in acc.smi_names)
-            affinity = (("nvidia.com/gpu.product", products),) if products else ()
-        elif gpu_labels == "gke":
-            if acc.key not in GKE_ACCELERATORS:
-                raise SettingsError(
-                    f"GKE offers no {acc.name} node pools this bundle knows: use gpuLabels none with your own "
-                    f"nodeSelector, or one of {', '.join(GKE_ACCELERATORS)}"
-                )
-            affinity = (("cloud.google.com/gke-accelerator", (GKE_ACCELERATORS[acc.key],)),)
-        else:
-            affinity = ()
-        return AcceleratorProfile(acc.k8s_resource, affinity, tolerations, run_as_non_root=True)
-    if acc.vendor == "amd":
-        # The AMD device plugin hands out /dev/kfd and /dev/dri, whose group ids (video, render) differ
-        # between host images; the ROCm vLLM image expects root. The resource request alone keeps the
-        # pod on AMD GPU nodes; pin the exact product with nodeSelector when a cluster mixes them.
-        tolerations = ({"key": "amd.com/gpu", "operator": "Exists", "effect": "NoSchedule"},)
-        return AcceleratorProfile(acc.k8s_resource, (), tolerations, run_as_non_root=False)
-    return AcceleratorProfile(None, (), (), run_as_non_root=True)
-
-
-def for_kubernetes(plan: Plan) -> Plan:
-    """The same plan with the pod mount points and staged weights. Re-planning keeps argv and env coming
-    from the planner alone; the CLI hands in plans made with the host paths."""
-    request = plan.request
-    if request.paths == K8S_PATHS and request.weights_staged:
-        return plan
-    return plan_serving(replace(request, paths=K8S_PATHS, weights_staged=True))
-
-
-def server_image(plan: Plan, settings: K8sSettings) -> str:
-    """The vLLM image every vLLM container runs: the override, else the plan's pinned one."""
-    return settings.image or plan.image
-
-
-def _pinned(image: str) -> bool:
-    """A digest or a tag other than `latest` (the last path part carries the tag; a registry port doesn't)."""
-    if "@sha256:" in image:
-        return True
-    last = image.rsplit("/", 1)[-1]
-    return ":" in last and not last.endswith(":latest")
-
-
-def validate(plan: Plan, settings: K8sSettings) -> None:
-    """Refuse settings that cannot work, before any object exists."""
-    if plan.request.host not in ("0.0.0.0", "::"):
-        raise SettingsError(
-            f"vLLM binds {plan.request.host}, which the Service cannot reach: use host 0.0.0.0 on Kubernetes"
-        )
-    image = server_image(plan, settings)
-    if not _pinned(image):
-        raise SettingsError(f"image {image!r} is not pinned: use a version tag such as {plan.image!r}")
-    if settings.cache_access_mode not in ACCESS_MODES:
-        raise SettingsError(
-            f"cacheAccessMode {settings.cache_access_mode!r}: use {' or '.join(ACCESS_MODES)}"
-        )
-    max_replicas = settings.autoscaling.max_replicas if settings.autoscaling else plan.total_engines
-    if settings.cache_access_mode == "ReadWriteOnce" and max(max_replicas, plan.total_engines) > 1:
-        raise SettingsError(
-            f"a ReadWriteOnce model cache cannot be mounted by {max(max_replicas, plan.total_engines)} "
-            "replicas on different nodes: use a ReadWriteMany storage class (EFS, Filestore, Azure Files, "
-            "CephFS, NFS) or 1 replica"
-        )
-    if settings.service_type not in SERVICE_TYPES:
-        raise SettingsError(f"serviceType {settings.service_type!r}: use one of {', '.join(SERVICE_TYPES)}")
-    if settings.gpu_labels not in GPU_LABEL_SCHEMES:
-        raise SettingsError(f"gpuLabels {settings.gpu_labels!r}: use one of {', '.join(GPU_LABEL_SCHEMES)}")
-    if settings.autoscaling:
-        if not settings.monitoring:
-            raise SettingsError(
-                "autoscaling reads vllm:num_requests_waiting from Prometheus: set monitoring true as well"
-            )
-        if settings.autoscaling.max_replicas < plan.total_engines:
-            raise SettingsError(
-                f"autoscalingMaxReplicas {settings.autoscaling.max_replicas} is below replicas "
-                f"{plan.total_engines}: raise it or lower replicas"
-            )
-    if settings.smoke_job and not _pinned(settings.smoke_image):
-        raise SettingsError(f"smokeImage {settings.smoke_image!r} is not pinned: use a version tag")
-    accelerator_profile(plan, settings.gpu_labels)  # raises when the GPU labels cannot select this GPU
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -349,49 +194,6 @@ def placement(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
     if tolerations:
         out["tolerations"] = [dict(t) for t in tolerations]
     return out
-
-
-# vLLM requires the key on /v1/*; httpGet probes cannot read a Secret, so this runs inside the container,
-# takes the key from the container's environment and checks the served model is listed. argv[1] is the
-# port, argv[2] the served model name; nothing secret is in the pod spec.
-READINESS_SCRIPT = (
-    "import json, os, sys, urllib.request\n"
-    "req = urllib.request.Request(f'http://127.0.0.1:{sys.argv[1]}/v1/models', "
-    "headers={'Authorization': 'Bearer ' + os.environ['VLLM_API_KEY']})\n"
-    "ids = [m['id'] for m in json.load(urllib.request.urlopen(req, timeout=5))['data']]\n"
-    "sys.exit(0 if sys.argv[2] in ids else 1)\n"
-)
-
-WAIT_FOR_WEIGHTS_SCRIPT = (
-    'until [ -f "$GPTOSS_STAGED_MARKER" ]; do '
-    'echo "waiting for the model download: $GPTOSS_STAGED_MARKER"; sleep 15; done'
-)
-
-DOWNLOAD_SCRIPT = (
-    "import os, pathlib, urllib.request\n"
-    "from huggingface_hub import snapshot_download\n"
-    "source = os.environ['GPTOSS_MODEL_SOURCE']\n"
-    "snapshot_download(repo_id=source, ignore_patterns=os.environ['GPTOSS_IGNORE'].split(','))\n"
-    "tik = pathlib.Path(os.environ['TIKTOKEN_ENCODINGS_BASE'])\n"
-    "tik.mkdir(parents=True, exist_ok=True)\n"
-    "dest = tik / 'o200k_base.tiktoken'\n"
-    "if not dest.exists():\n"
-    "    urllib.request.urlretrieve(os.environ['GPTOSS_TIKTOKEN_URL'], tik / 'o200k_base.tiktoken.part')\n"
-    "    (tik / 'o200k_base.tiktoken.part').rename(dest)\n"
-    "marker = pathlib.Path(os.environ['GPTOSS_STAGED_MARKER'])\n"
-    "marker.parent.mkdir(parents=True, exist_ok=True)\n"
-    "marker.write_text(source + '\\n')\n"
-    "print('staged', source)\n"
-)
-
-SMOKE_SCRIPT = (
-    'set -e\nif [ -n "$GPTOSS_SMOKE_PACKAGE" ]; then\n'
-    "  python -m venv /tmp/venv\n"
-    '  /tmp/venv/bin/pip install --no-cache-dir --quiet "$GPTOSS_SMOKE_PACKAGE"\n'
-    '  PATH="/tmp/venv/bin:$PATH"\nfi\n'
-    'exec gptoss smoke --base-url "$GPTOSS_BASE_URL" --model "$GPTOSS_MODEL" --api-key-env OPENAI_API_KEY '
-    '--ready-timeout "$GPTOSS_READY_TIMEOUT"\n'
-)
 
 
 # ---------------------------------------------------------------------------------------------- objects
@@ -772,14 +574,8 @@ def object_key(obj: Mapping[str, Any]) -> str:
 
 
 __all__ = [
-    "K8S_PATHS",
-    "Autoscaling",
-    "K8sSettings",
-    "PlanError",
-    "SecretRef",
-    "SettingsError",
     "build_objects",
-    "for_kubernetes",
+    "labels",
     "object_key",
     "service_url",
 ]
