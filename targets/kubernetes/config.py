@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from serving import PlanError, PlanRequest
+from serving.pins import SMOKE_IMAGE
 from serving.plan import MAX_GPUS_PER_HOST, resolve_accelerator
 from targets.kubernetes.settings import K8S_PATHS, Autoscaling, K8sSettings, SecretRef, SettingsError
-
-SMOKE_IMAGE = "python:3.11.13-slim-bookworm"
 
 
 def _project_version() -> str:
