@@ -79,6 +79,9 @@ class ServingPaths:
 
 @dataclass(frozen=True)
 class PlanRequest:
+    """What to plan. The defaults here are the only ones: serving/options.py (the option table every tool's
+    flags and keys are generated from) reads them."""
+
     model: str
     accelerator: str
     gpus_per_host: int = 1
@@ -288,9 +291,11 @@ def _validate_scalars(req: PlanRequest, model: ModelSpec) -> None:
         )
     util = req.gpu_memory_utilization
     if util is not None and not 0 < util <= 1:
-        raise PlanError(f"GPU memory utilization {util} is outside (0, 1]: vLLM's default is 0.9")
+        raise PlanError(
+            f"GPU memory utilization {util} is outside (0, 1]: the plan's default is {DEFAULT_GPU_MEMORY_UTILIZATION:g}"
+        )
     if not isinstance(req.port, int) or not 1 <= req.port <= 65535:
-        raise PlanError(f"port {req.port} is not a TCP port: use 1-65535 (vLLM's default is 8000)")
+        raise PlanError(f"port {req.port} is not a TCP port: use 1-65535 (the default is {DEFAULT_PORT})")
     if req.tensor_parallel_size is not None and req.tensor_parallel_size not in TENSOR_PARALLEL_SIZES:
         raise PlanError(
             f"tensor parallel size {req.tensor_parallel_size} does not divide gpt-oss's 64 attention "
