@@ -11,72 +11,75 @@ Impossible plans exit 2 with the reason on stderr and nothing on stdout.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-from serving import ACCELERATORS, GOALS, MODELS, Plan, PlanError, PlanRequest, plan_serving
+from serving import Plan, PlanError, PlanRequest, options, plan_serving
+from serving.options import Option, OptionError
 
 EXIT_PLAN_ERROR = 2
 
 
+def _cli_help(option: Option) -> str:
+    text = option.help
+    if option.cli_hint:
+        text += f"; {option.cli_hint}"
+    if option.kind.many:
+        text += " (repeat for more)"
+    elif option.nullable:
+        text += f" (default: {option.unset})"
+    elif not option.cli_required:
+        text += f" (default {option.default})"
+    return text.replace("%", "%%")  # argparse formats help with %
+
+
+def _cli_type(option: Option, flag: str) -> Callable[[str], Any]:
+    """The option's strict converter, reporting through argparse (exit 2 with the usage)."""
+
+    def convert(text: str) -> Any:
+        try:
+            return option.kind.convert(flag, text)
+        except OptionError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    convert.__name__ = option.kind.name
+    return convert
+
+
 def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per option of the table (serving/options.py) that the CLI offers."""
     g = parser.add_argument_group("serving plan")
-    g.add_argument("--model", required=True, help=f"one of {', '.join(MODELS)}")
-    g.add_argument(
-        "--gpu", "--accelerator", dest="accelerator", required=True, help=f"one of {', '.join(ACCELERATORS)}"
-    )
-    g.add_argument("--gpus", dest="gpus_per_host", type=int, default=1, help="GPUs per host (default 1)")
-    g.add_argument("--hosts", type=int, default=1, help="hosts or replicas of that size (default 1)")
-    g.add_argument("--goal", choices=GOALS, default="balanced")
-    g.add_argument(
-        "--tensor-parallel-size",
-        "--tp",
-        type=int,
-        default=None,
-        help="pin the tensor-parallel size instead of letting the goal choose",
-    )
-    g.add_argument("--max-model-len", type=int, default=None)
-    g.add_argument("--gpu-memory-utilization", type=float, default=None)
-    g.add_argument("--port", type=int, default=8000)
-    g.add_argument("--host", default="0.0.0.0", help="address vLLM binds (default 0.0.0.0)")
-    g.add_argument("--served-model-name", default=None)
-    g.add_argument("--model-source", default=None, help="a local directory or HF id to load instead")
-    g.add_argument(
-        "--extra-arg",
-        dest="extra_args",
-        action="append",
-        default=[],
-        help="one more vLLM argument (repeat; `--extra-arg=--flag` for dashed values)",
-    )
-    g.add_argument("--extra-env", action="append", default=[], metavar="KEY=VALUE")
+    for option in options.OPTIONS:
+        if not option.flags:
+            continue
+        kw: dict[str, Any] = {"dest": option.field, "help": _cli_help(option)}
+        if option.kind.many:
+            # Each occurrence is one item; request_from_args converts the collected list.
+            kw |= {"action": "append", "default": None, "metavar": option.metavar}
+        else:
+            kw |= {"type": _cli_type(option, option.flags[0]), "default": option.default}
+        if option.choices:
+            kw["choices"] = option.choices
+        if option.cli_required:
+            kw["required"] = True
+            del kw["default"]
+        g.add_argument(*option.flags, **kw)
 
 
 def request_from_args(args: argparse.Namespace) -> PlanRequest:
-    extra_env = {}
-    for item in args.extra_env:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise PlanError(f"--extra-env {item!r} is not KEY=VALUE")
-        extra_env[key] = value
-    return PlanRequest(
-        model=args.model,
-        accelerator=args.accelerator,
-        gpus_per_host=args.gpus_per_host,
-        hosts=args.hosts,
-        goal=args.goal,
-        max_model_len=args.max_model_len,
-        gpu_memory_utilization=args.gpu_memory_utilization,
-        port=args.port,
-        host=args.host,
-        served_model_name=args.served_model_name,
-        model_source=args.model_source,
-        tensor_parallel_size=args.tensor_parallel_size,
-        extra_args=tuple(args.extra_args),
-        extra_env=extra_env,
-    )
+    values: dict[str, Any] = {}
+    for option in options.OPTIONS:
+        if option.flags:
+            raw = getattr(args, option.field)
+            if option.kind.many:
+                raw = option.parse(option.flags[0], option.default if raw is None else raw)
+            values[option.field] = raw
+    return PlanRequest(**values)
 
 
 def format_plan_table(plan: Plan) -> str:
@@ -155,29 +158,26 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def k8s_overrides(items: list[str]) -> dict[str, object]:
     """`--set key=value` pairs for the Kubernetes settings, typed like the Pulumi stack config keys."""
-    from targets.kubernetes.config import KEYS_BY_NAME, ConfigError
+    from targets.kubernetes.config import ADAPTED_FIELDS, KEYS_BY_NAME, PLAN_KEYS, ConfigError
 
     values: dict[str, object] = {}
     for item in items:
         key, sep, raw = item.partition("=")
         spec = KEYS_BY_NAME.get(key)
-        if not sep or spec is None:
+        if not sep or not key:  # the item is not echoed: it may be a secret pasted in the wrong place
             raise ConfigError(
-                f"--set {item!r}: use KEY=VALUE with a key of Pulumi.yaml's config, e.g. cacheSizeGi=200"
+                "--set takes KEY=VALUE with a key of Pulumi.yaml's config, e.g. cacheSizeGi=200"
             )
-        if spec.type == "integer":
-            try:
-                values[key] = int(raw)
-            except ValueError:
-                raise ConfigError(f"--set {key} must be an integer, not {raw!r}") from None
-        elif spec.type == "boolean":
-            if raw.lower() not in ("true", "false"):
-                raise ConfigError(f"--set {key} must be true or false, not {raw!r}")
-            values[key] = raw.lower() == "true"
-        elif spec.type == "array":
-            values[key] = [part for part in raw.split(",") if part]
-        else:
-            values[key] = raw
+        if spec is None:
+            close = difflib.get_close_matches(key, list(KEYS_BY_NAME), n=1)
+            hint = f"did you mean {close[0]}?" if close else "use a key of Pulumi.yaml's config"
+            raise ConfigError(f"--set {key}: unknown key; {hint} (secrets come from existing Secrets)")
+        if key in PLAN_KEYS:  # the plan comes from the flags; --set would be silently ignored
+            by_field = options.by_field()
+            fields = ADAPTED_FIELDS.get(key) or [o.field for o in options.OPTIONS if o.stack == key]
+            flags = " and ".join(by_field[f].flags[0] for f in fields)
+            raise ConfigError(f"--set {key} is part of the serving plan: use {flags}")
+        values[key] = spec.read(raw)
     return values
 
 

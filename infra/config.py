@@ -8,13 +8,13 @@ sync). This module imports pulumi only inside `load_stack_config`, so rendering 
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from infra.node_pools import NODE_POOL_KINDS, NodePoolSettings
 from serving import PlanError, PlanRequest
+from serving.options import INT, LIST, STR
 from targets.kubernetes.config import (
     CONFIG_KEYS,
     KEYS_BY_NAME,
@@ -33,15 +33,15 @@ PROJECT_DESCRIPTION = "gpt-oss on vLLM in an existing Kubernetes cluster, from t
 
 NODE_POOL_KEYS: tuple[ConfigKey, ...] = (
     # --- optional GPU capacity
-    ConfigKey("nodePool", "string", "none", "Add GPU nodes to an existing cluster: none, eks or gke."),
-    ConfigKey("nodePoolMachineType", "string", "", "EC2 instance type or GCE machine type of the nodes."),
-    ConfigKey("nodePoolNodes", "integer", 0, "Nodes in the pool; 0: one per replica."),
-    ConfigKey("nodePoolDiskGi", "integer", 200, "Node boot disk in GiB (the vLLM image is ~10 GiB)."),
-    ConfigKey("eksClusterName", "string", "", "EKS: the existing cluster's name."),
-    ConfigKey("eksNodeRoleArn", "string", "", "EKS: IAM role ARN for the nodes."),
-    ConfigKey("eksSubnetIds", "array", [], "EKS: subnet ids for the nodes."),
-    ConfigKey("gkeCluster", "string", "", "GKE: the existing cluster's name."),
-    ConfigKey("gkeLocation", "string", "", "GKE: the cluster's region or zone."),
+    ConfigKey("nodePool", STR, "none", "Add GPU nodes to an existing cluster: none, eks or gke."),
+    ConfigKey("nodePoolMachineType", STR, "", "EC2 instance type or GCE machine type of the nodes."),
+    ConfigKey("nodePoolNodes", INT, 0, "Nodes in the pool; 0: one per replica."),
+    ConfigKey("nodePoolDiskGi", INT, 200, "Node boot disk in GiB (the vLLM image is ~10 GiB)."),
+    ConfigKey("eksClusterName", STR, "", "EKS: the existing cluster's name."),
+    ConfigKey("eksNodeRoleArn", STR, "", "EKS: IAM role ARN for the nodes."),
+    ConfigKey("eksSubnetIds", LIST, [], "EKS: subnet ids for the nodes."),
+    ConfigKey("gkeCluster", STR, "", "GKE: the existing cluster's name."),
+    ConfigKey("gkeLocation", STR, "", "GKE: the cluster's region or zone."),
 )
 STACK_KEYS: tuple[ConfigKey, ...] = CONFIG_KEYS + NODE_POOL_KEYS
 STACK_KEYS_BY_NAME = {k.name: k for k in STACK_KEYS}
@@ -85,7 +85,7 @@ class StackConfig:
     hf_token: Any
 
 
-def read_values(get: Callable[[ConfigKey], Any], present: Callable[[str], bool]) -> dict[str, Any]:
+def stack_values(get: Callable[[ConfigKey], Any], present: Callable[[str], bool]) -> dict[str, Any]:
     return {k.name: get(k) for k in STACK_KEYS if present(k.name)}
 
 
@@ -104,23 +104,10 @@ def load_stack_config() -> StackConfig:
         raise ConfigError(f"unknown config key {unknown[0]!r}{hint}")
 
     def get(key: ConfigKey) -> Any:
-        try:
-            if key.type == "integer":
-                return cfg.get_int(key.name)
-            if key.type == "boolean":
-                return cfg.get_bool(key.name)
-            if key.type == "array":
-                value = cfg.get_object(key.name)
-                if not isinstance(value, list):
-                    raise ConfigError(f"config {key.name} must be a list, e.g. {json.dumps(['a', 'b'])}")
-                return [str(item) for item in value]
-            return cfg.get(key.name)
-        except pulumi.ConfigTypeError as err:
-            raise ConfigError(
-                f"config {key.name} must be a{'n' if key.type[0] in 'ai' else ''} {key.type}: {err}"
-            ) from None
+        # Pulumi keeps every value as text (an array as JSON): the shared converters type it, as for --set.
+        return key.read(cfg.get(key.name))
 
-    values = read_values(get, lambda name: name in set_keys)
+    values = stack_values(get, lambda name: name in set_keys)
     cluster_values = {k: v for k, v in values.items() if k in KEYS_BY_NAME}
     settings = settings_from_values(cluster_values)
     request = plan_request(cluster_values)

@@ -40,7 +40,7 @@ def read_secret(path: str | None, what: str, data_key: str) -> Secret | None:
 @deploy("Serve gpt-oss with vLLM", data_defaults=DEFAULTS)
 def serve_gptoss() -> Plan:
     try:
-        settings = settings_from_data(host.data.get)
+        settings = settings_from_data(host.data)
     except ValueError as err:
         raise DeployError(str(err)) from err
     plan = resolve(settings)

@@ -130,29 +130,47 @@ def models_table() -> str:
     return "\n".join(rows)
 
 
+def _shown(value: object) -> str:
+    return "" if value in (None, (), {}, [], "") else f"`{value!r}`"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "/")
+
+
+def plan_options_table() -> str:
+    """The plan's options across the tools, from the option table (serving/options.py)."""
+    from serving.options import OPTIONS
+
+    rows = [
+        "| option | CLI | pyinfra host data | Kubernetes / Pulumi | default | meaning |",
+        "|---|---|---|---|---|---|",
+    ]
+    for o in OPTIONS:
+        cli = " ".join(f"`{f}`" for f in o.flags)
+        meaning = o.help + (f"; unset: {o.unset}" if o.nullable else "")
+        if o.adapter:
+            meaning += f". {o.adapter}"
+        rows.append(
+            f"| `{o.field}` | {cli} | {f'`{o.host_data}`' if o.host_data else '-'} "
+            f"| {f'`{o.stack}`' if o.stack else '-'} | {_shown(o.default)} | {_cell(meaning)} |"
+        )
+    return "\n".join(rows)
+
+
 def pyinfra_data_table() -> str:
-    """Host data keys of the pyinfra roles, with the comment beside each default in roles/settings.py."""
-    import inspect
+    """Host data keys of the pyinfra roles: the plan's from the option table, then roles/settings.py's."""
+    from roles.settings import HOST_KEYS
+    from serving.options import OPTIONS
 
-    from roles import settings
-
-    comments: dict[str, str] = {}
-    above: list[str] = []  # a comment block right above a key describes it when no inline comment does
-    for line in inspect.getsource(settings).splitlines():
-        stripped = line.strip()
-        if stripped.startswith("# ---"):
-            above = []
-        elif stripped.startswith("#"):
-            above.append(stripped.lstrip("# "))
-            continue
-        m = re.match(r'\s*"(vllm_\w+)":[^#]*(?:#\s*(.+))?$', line)
-        if m:
-            comments[m.group(1)] = (m.group(2) or " ".join(above)).strip()
-        above = []
     rows = ["| key | default | meaning |", "|---|---|---|"]
-    for key, value in settings.DEFAULTS.items():
-        shown = "" if value in (None, (), {}) else f"`{value!r}`"
-        rows.append(f"| `{key}` | {shown} | {comments.get(key, '').replace('|', '/')} |")
+    for o in OPTIONS:
+        if o.host_data:
+            meaning = o.help + (f"; None: {o.unset}" if o.nullable else "")
+            rows.append(f"| `{o.host_data}` | {_shown(o.default)} | {_cell(meaning)} |")
+    for k in HOST_KEYS:
+        meaning = k.help + (f"; None: {k.unset}" if k.nullable else "")
+        rows.append(f"| `{k.key}` | {_shown(k.default)} | {_cell(meaning)} |")
     return "\n".join(rows)
 
 
@@ -162,7 +180,7 @@ def pulumi_config_table() -> str:
     rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
     for key in CONFIG_KEYS:
         shown = "" if key.default in (None, "", [], 0) and key.type != "boolean" else f"`{key.default!r}`"
-        rows.append(f"| `{key.name}` | {key.type} | {shown} | {key.description.replace('|', '/')} |")
+        rows.append(f"| `{key.name}` | {key.type} | {shown} | {_cell(key.description)} |")
     return "\n".join(rows)
 
 
@@ -227,6 +245,7 @@ def measurements_table() -> str:
 
 SECTIONS: dict[str, Callable[[], str]] = {
     "plans": plans_table,
+    "plan-options": plan_options_table,
     "accelerators": accelerators_table,
     "models": models_table,
     "pyinfra-data": pyinfra_data_table,

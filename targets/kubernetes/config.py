@@ -1,9 +1,12 @@
 """The Kubernetes target's configuration surface: every key, its type, default and description, in ONE place.
 
-`gptoss render k8s --set KEY=VALUE` and the Pulumi stack config (`infra/config.py`, which adds the node-pool
-and secret keys and generates `Pulumi.yaml` from these) read the same keys, so the YAML path and
-`pulumi up` agree. Reading and checking happen here, before any object is built: a bad value fails with a
-sentence that names the key.
+The plan's keys (model, accelerator, goal, maxModelLen, ...) are generated from the option table,
+serving/options.py; `gpusPerReplica` and `replicas` are this target's own adapters of the plan (a pod is one
+engine); the cluster keys are declared here. `gptoss render k8s --set KEY=VALUE` (cluster keys; the plan
+comes from the flags) and the Pulumi stack config (`infra/config.py`, which adds the node-pool and secret
+keys and generates `Pulumi.yaml` from these) read the same keys with the same converters, so the YAML path
+and `pulumi up` agree. Reading and checking happen here, before any object is built: a bad value fails
+with a sentence that names the key.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from serving import PlanError, PlanRequest
+from serving import PlanError, PlanRequest, options
+from serving.options import ARGS, BOOL, FLOAT, INT, LIST, MAPPING, STR, Kind, Option, OptionError, parse
 from serving.pins import SMOKE_IMAGE
 from serving.plan import MAX_GPUS_PER_HOST, resolve_accelerator
 from targets.kubernetes.settings import K8S_PATHS, Autoscaling, K8sSettings, SecretRef, SettingsError
@@ -29,123 +33,158 @@ def _project_version() -> str:
         return "0.1.0"
 
 
-@dataclass(frozen=True)
-class ConfigKey:
-    name: str
-    type: str  # Pulumi project config types: string, integer, boolean, array (of strings here)
-    default: Any
-    description: str
-
-
-CONFIG_KEYS: tuple[ConfigKey, ...] = (
-    # --- the serving plan
-    ConfigKey("model", "string", "gpt-oss-120b", "Model key: gpt-oss-20b or gpt-oss-120b."),
-    ConfigKey(
-        "accelerator",
-        "string",
-        "h100",
-        "GPU of the nodes, a catalog key (h100, h200, b200, a100-80gb, l4, l40s, mi300x, ...).",
-    ),
-    ConfigKey(
-        "gpusPerReplica",
-        "integer",
-        0,
-        "GPUs per pod = tensor parallel size (1, 2, 4, 8); 0 lets the plan choose for the goal.",
-    ),
-    ConfigKey("replicas", "integer", 1, "Server pods, one vLLM engine each."),
-    ConfigKey("goal", "string", "balanced", "throughput, latency or balanced: how the plan picks TP."),
-    ConfigKey("maxModelLen", "integer", 0, "Context length served; 0 uses the model's full context."),
-    ConfigKey(
-        "gpuMemoryUtilization",
-        "string",
-        "",
-        "vLLM --gpu-memory-utilization, e.g. 0.92; empty: the plan's (0.9, AMD 0.95).",
-    ),
-    ConfigKey("servedModelName", "string", "", "Name clients send as `model`; empty: the HF id."),
-    ConfigKey("modelSource", "string", "", "Another HF id, or a directory on the cache volume, to load."),
-    ConfigKey("extraArgs", "array", [], "More vLLM arguments, one per item; plan-owned flags are refused."),
-    ConfigKey("extraEnv", "array", [], "More server environment as KEY=VALUE items (never secrets)."),
-    # --- cluster objects
-    ConfigKey("name", "string", "gptoss", "Instance name: the Deployment, Service and prefix of the rest."),
-    ConfigKey("namespace", "string", "gptoss", "Namespace for every object."),
-    ConfigKey("createNamespace", "boolean", True, "Create the namespace (false: it exists already)."),
-    ConfigKey("image", "string", "", "Server image override, pinned by tag or digest; empty: the plan's."),
-    ConfigKey("cacheStorageClass", "string", "", "StorageClass of the model cache PVC; empty: default."),
-    ConfigKey("cacheSizeGi", "integer", 0, "Model cache size in GiB; 0: the weights plus headroom."),
-    ConfigKey(
-        "cacheAccessMode",
-        "string",
-        "ReadWriteMany",
-        "ReadWriteMany (one download for all replicas) or ReadWriteOnce (1 replica only).",
-    ),
-    ConfigKey("serviceType", "string", "ClusterIP", "ClusterIP, NodePort or LoadBalancer."),
-    ConfigKey(
-        "apiKeySecretName",
-        "string",
-        "",
-        "Secret holding the API key: created from the secret `apiKey` when set, else it must exist.",
-    ),
-    ConfigKey("apiKeySecretKey", "string", "api-key", "Key inside that Secret."),
-    ConfigKey(
-        "hfTokenSecretName",
-        "string",
-        "",
-        "Secret with a Hugging Face token for the download (created from `hfToken` when set).",
-    ),
-    ConfigKey("hfTokenSecretKey", "string", "token", "Key inside that Secret."),
-    ConfigKey(
-        "gpuLabels",
-        "string",
-        "nvidia-gfd",
-        "How pods pick GPU nodes: nvidia-gfd (nvidia.com/gpu.product), gke (gke-accelerator), none.",
-    ),
-    ConfigKey("nodeSelector", "array", [], "key=value items replacing the GPU node selection."),
-    ConfigKey("tolerations", "array", [], "key[=value]:Effect items replacing the GPU taint tolerations."),
-    ConfigKey(
-        "runAsNonRoot",
-        "string",
-        "auto",
-        "auto (non-root on NVIDIA and CPU, root for ROCm device access), true or false.",
-    ),
-    ConfigKey("allowedNamespaces", "array", [], "Namespaces whose pods may call the server."),
-    ConfigKey("monitoring", "boolean", False, "Create a ServiceMonitor (Prometheus Operator) for /metrics."),
-    ConfigKey("autoscaling", "boolean", False, "KEDA ScaledObject on vllm:num_requests_waiting."),
-    ConfigKey("autoscalingMaxReplicas", "integer", 4, "Most replicas autoscaling may run."),
-    ConfigKey("autoscalingQueueThreshold", "integer", 8, "Waiting requests per replica before scaling out."),
-    ConfigKey(
-        "prometheusUrl",
-        "string",
-        "http://prometheus-operated.monitoring.svc:9090",
-        "Prometheus KEDA queries.",
-    ),
-    ConfigKey("smokeJob", "boolean", True, "Run `gptoss smoke` against the Service after the rollout."),
-    ConfigKey("smokeImage", "string", SMOKE_IMAGE, "Image of the smoke Job, pinned."),
-    ConfigKey(
-        "smokePackage",
-        "string",
-        f"gptoss-vllm=={_project_version()}",
-        "pip requirement installing this project in the smoke Job; empty when smokeImage has it.",
-    ),
-)
-KEYS_BY_NAME = {k.name: k for k in CONFIG_KEYS}
-
-
 class ConfigError(ValueError):
     """Stack configuration that cannot work. The message names the key and what would."""
 
 
+# Pulumi project config types of the shared kinds. Pulumi has no float (a number is a string here) and no
+# null: an unset plan option is its type's empty value.
+PULUMI_TYPES: dict[Kind, str] = {
+    INT: "integer",
+    FLOAT: "string",
+    BOOL: "boolean",
+    STR: "string",
+    LIST: "array",
+    ARGS: "array",
+    MAPPING: "array",
+}
+PULUMI_EMPTY: dict[str, Any] = {"integer": 0, "string": "", "array": []}
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    name: str
+    kind: Kind  # the shared converter (serving/options.py): `--set` text and Pulumi config alike
+    default: Any  # as Pulumi.yaml declares it
+    description: str
+    nullable: bool = False  # the type's empty value (0, "") means unset: None
+
+    @property
+    def type(self) -> str:
+        """Pulumi project config type: string, integer, boolean, array (of strings here)."""
+        return PULUMI_TYPES[self.kind]
+
+    def read(self, value: Any) -> Any:
+        """The typed value; ConfigError naming the key when it does not fit."""
+        try:
+            typed = parse(self.kind, self.name, value, self.nullable)
+        except OptionError as err:
+            raise ConfigError(f"config {err}") from None
+        return None if self.nullable and typed == PULUMI_EMPTY[self.type] else typed
+
+
+def _stack_default(option: Option) -> Any:
+    if option.default is None:
+        return PULUMI_EMPTY[PULUMI_TYPES[option.kind]]
+    if option.kind is MAPPING:
+        return [f"{k}={v}" for k, v in option.default.items()]
+    if option.kind.many:
+        return list(option.default)
+    return f"{option.default:g}" if option.kind is FLOAT else option.default
+
+
+def _stack_description(option: Option) -> str:
+    text = option.help[0].upper() + option.help[1:]
+    if option.nullable:
+        text += f"; {'0' if option.kind is INT else 'empty'}: {option.unset}"
+    return text + (". One per item." if option.kind.many else ".")
+
+
+def plan_config_keys() -> tuple[ConfigKey, ...]:
+    """The plan's keys, generated from the option table (serving/options.py)."""
+    return tuple(
+        ConfigKey(o.stack, o.kind, _stack_default(o), _stack_description(o), nullable=o.nullable)
+        for o in options.OPTIONS
+        if o.stack
+    )
+
+
+# The plan options Kubernetes decides differently, kept explicit: a pod is one engine, so GPUs per pod is
+# the tensor-parallel size, and the number of engines is the number of pods (see plan_request).
+ADAPTER_KEYS: tuple[ConfigKey, ...] = (
+    ConfigKey(
+        "gpusPerReplica",
+        INT,
+        0,
+        "GPUs per pod = tensor parallel size (1, 2, 4, 8); 0 lets the plan choose for the goal.",
+    ),
+    ConfigKey("replicas", INT, 1, "Server pods, one vLLM engine each."),
+)
+# Which PlanRequest fields each adapter stands for (`gptoss render k8s` takes those as flags, not --set).
+ADAPTED_FIELDS: dict[str, tuple[str, ...]] = {
+    "gpusPerReplica": ("gpus_per_host", "tensor_parallel_size"),
+    "replicas": ("hosts",),
+}
+
+CLUSTER_KEYS: tuple[ConfigKey, ...] = (
+    ConfigKey("name", STR, "gptoss", "Instance name: the Deployment, Service and prefix of the rest."),
+    ConfigKey("namespace", STR, "gptoss", "Namespace for every object."),
+    ConfigKey("createNamespace", BOOL, True, "Create the namespace (false: it exists already)."),
+    ConfigKey("image", STR, "", "Server image override, pinned by tag or digest; empty: the plan's."),
+    ConfigKey("cacheStorageClass", STR, "", "StorageClass of the model cache PVC; empty: default."),
+    ConfigKey("cacheSizeGi", INT, 0, "Model cache size in GiB; 0: the weights plus headroom."),
+    ConfigKey(
+        "cacheAccessMode",
+        STR,
+        "ReadWriteMany",
+        "ReadWriteMany (one download for all replicas) or ReadWriteOnce (1 replica only).",
+    ),
+    ConfigKey("serviceType", STR, "ClusterIP", "ClusterIP, NodePort or LoadBalancer."),
+    ConfigKey(
+        "apiKeySecretName",
+        STR,
+        "",
+        "Secret holding the API key: created from the secret `apiKey` when set, else it must exist.",
+    ),
+    ConfigKey("apiKeySecretKey", STR, "api-key", "Key inside that Secret."),
+    ConfigKey(
+        "hfTokenSecretName",
+        STR,
+        "",
+        "Secret with a Hugging Face token for the download (created from `hfToken` when set).",
+    ),
+    ConfigKey("hfTokenSecretKey", STR, "token", "Key inside that Secret."),
+    ConfigKey(
+        "gpuLabels",
+        STR,
+        "nvidia-gfd",
+        "How pods pick GPU nodes: nvidia-gfd (nvidia.com/gpu.product), gke (gke-accelerator), none.",
+    ),
+    ConfigKey("nodeSelector", MAPPING, [], "key=value items replacing the GPU node selection."),
+    ConfigKey("tolerations", LIST, [], "key[=value]:Effect items replacing the GPU taint tolerations."),
+    ConfigKey(
+        "runAsNonRoot",
+        STR,
+        "auto",
+        "auto (non-root on NVIDIA and CPU, root for ROCm device access), true or false.",
+    ),
+    ConfigKey("allowedNamespaces", LIST, [], "Namespaces whose pods may call the server."),
+    ConfigKey("monitoring", BOOL, False, "Create a ServiceMonitor (Prometheus Operator) for /metrics."),
+    ConfigKey("autoscaling", BOOL, False, "KEDA ScaledObject on vllm:num_requests_waiting."),
+    ConfigKey("autoscalingMaxReplicas", INT, 4, "Most replicas autoscaling may run."),
+    ConfigKey("autoscalingQueueThreshold", INT, 8, "Waiting requests per replica before scaling out."),
+    ConfigKey(
+        "prometheusUrl",
+        STR,
+        "http://prometheus-operated.monitoring.svc:9090",
+        "Prometheus KEDA queries.",
+    ),
+    ConfigKey("smokeJob", BOOL, True, "Run `gptoss smoke` against the Service after the rollout."),
+    ConfigKey("smokeImage", STR, SMOKE_IMAGE, "Image of the smoke Job, pinned."),
+    ConfigKey(
+        "smokePackage",
+        STR,
+        f"gptoss-vllm=={_project_version()}",
+        "pip requirement installing this project in the smoke Job; empty when smokeImage has it.",
+    ),
+)
+CONFIG_KEYS: tuple[ConfigKey, ...] = plan_config_keys() + ADAPTER_KEYS + CLUSTER_KEYS
+KEYS_BY_NAME = {k.name: k for k in CONFIG_KEYS}
+PLAN_KEYS = frozenset(k.name for k in plan_config_keys() + ADAPTER_KEYS)
+
+
 def defaults() -> dict[str, Any]:
     return {k.name: k.default for k in CONFIG_KEYS}
-
-
-def _pairs(items: list[str], key: str) -> dict[str, str]:
-    out = {}
-    for item in items:
-        name, sep, value = str(item).partition("=")
-        if not sep or not name:
-            raise ConfigError(f"{key} item {item!r} is not key=value")
-        out[name] = value
-    return out
 
 
 TOLERATION = re.compile(
@@ -164,46 +203,23 @@ def parse_toleration(item: str) -> dict[str, str]:
     return {"key": match["key"], "operator": "Equal", "value": match["value"], "effect": match["effect"]}
 
 
-def _check_types(values: Mapping[str, Any]) -> None:
-    for name, value in values.items():
-        spec = KEYS_BY_NAME.get(name)
-        if spec is None:
+def read_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Every key typed by its kind, defaults filling the gaps; an unknown key is refused by name."""
+    for name in values:
+        if name not in KEYS_BY_NAME:
             close = difflib.get_close_matches(name, list(KEYS_BY_NAME), n=1)
             hint = f": did you mean {close[0]}?" if close else ""
             raise ConfigError(f"unknown config key {name!r}{hint}")
-        expected = {"string": str, "integer": int, "boolean": bool, "array": list}[spec.type]
-        if not isinstance(value, expected) or (spec.type == "integer" and isinstance(value, bool)):
-            raise ConfigError(
-                f"config {name} must be a{'n' if spec.type[0] in 'ai' else ''} {spec.type}, not {value!r}"
-            )
+    return {k.name: k.read(values.get(k.name, k.default)) for k in CONFIG_KEYS}
 
 
 def plan_request(values: Mapping[str, Any]) -> PlanRequest:
     """The serving plan for the stack: one pod per engine, `gpusPerReplica` GPUs each."""
-    v = {**defaults(), **values}
+    v = read_values(values)
     if v["replicas"] < 1:
         raise ConfigError(f"replicas must be 1 or more, not {v['replicas']}")
-    util = None
-    if v["gpuMemoryUtilization"]:
-        try:
-            util = float(v["gpuMemoryUtilization"])
-        except ValueError:
-            raise ConfigError(
-                f"gpuMemoryUtilization {v['gpuMemoryUtilization']!r} is not a number: use e.g. 0.9"
-            ) from None
-    common = {
-        "model": v["model"],
-        "accelerator": v["accelerator"],
-        "goal": v["goal"],
-        "max_model_len": v["maxModelLen"] or None,
-        "gpu_memory_utilization": util,
-        "served_model_name": v["servedModelName"] or None,
-        "model_source": v["modelSource"] or None,
-        "extra_args": tuple(str(a) for a in v["extraArgs"]),
-        "extra_env": _pairs(v["extraEnv"], "extraEnv"),
-        "paths": K8S_PATHS,
-        "weights_staged": True,
-    }
+    common = {o.field: v[o.stack] for o in options.OPTIONS if o.stack}
+    common |= {"paths": K8S_PATHS, "weights_staged": True}
     tp = v["gpusPerReplica"]
     if tp == 0:
         if resolve_accelerator(v["accelerator"]).vendor == "cpu":
@@ -218,8 +234,7 @@ def plan_request(values: Mapping[str, Any]) -> PlanRequest:
 
 def settings_from_values(values: Mapping[str, Any]) -> K8sSettings:
     """Cluster settings from config values (missing keys take CONFIG_KEYS defaults)."""
-    _check_types(values)
-    v = {**defaults(), **values}
+    v = read_values(values)
     name = v["name"]
     if not re.fullmatch(r"[a-z]([-a-z0-9]{0,38}[a-z0-9])?", name):
         raise ConfigError(f"name {name!r} must be a DNS label of at most 40 characters (a-z, 0-9, -)")
@@ -249,7 +264,7 @@ def settings_from_values(values: Mapping[str, Any]) -> K8sSettings:
         api_key_secret=SecretRef(v["apiKeySecretName"] or f"{name}-api-key", v["apiKeySecretKey"]),
         hf_token_secret=hf,
         gpu_labels=v["gpuLabels"],
-        node_selector=_pairs(v["nodeSelector"], "nodeSelector") or None,
+        node_selector=v["nodeSelector"] or None,
         tolerations=tuple(parse_toleration(t) for t in v["tolerations"]) or None,
         run_as_non_root={"auto": None, "true": True, "false": False}[v["runAsNonRoot"]],
         monitoring=v["monitoring"],
@@ -262,12 +277,16 @@ def settings_from_values(values: Mapping[str, Any]) -> K8sSettings:
 
 
 __all__ = [
+    "ADAPTER_KEYS",
     "CONFIG_KEYS",
     "KEYS_BY_NAME",
+    "PLAN_KEYS",
     "ConfigError",
     "ConfigKey",
     "PlanError",
     "SettingsError",
+    "plan_config_keys",
     "plan_request",
+    "read_values",
     "settings_from_values",
 ]

@@ -10,10 +10,11 @@ import pytest
 
 from roles.ops import Secret, probe_models_script
 from roles.preflight import HostFacts, parse_probe, probe_script, problems
-from roles.settings import DEFAULTS, Settings, plan_for, settings_from_data
+from roles.settings import DEFAULTS, HOST_KEYS, Settings, plan_for, settings_from_data
 from roles.uv import uv_script
 from roles.vllm import venv_dir, vllm_marker_text, vllm_script
 from roles.weights import TIKTOKEN_SHA256, download_script, tiktoken_bytes
+from serving.options import OPTIONS
 
 TINY = {"vllm_model": "gpt-oss-tiny", "vllm_accelerator": "cpu", "vllm_find_links": "/srv/wheelhouse"}
 
@@ -38,13 +39,21 @@ def healthy_cpu_host(**kw) -> HostFacts:
 
 
 def test_every_settings_field_has_exactly_one_default():
-    keys = {"vllm_" + f.name for f in dataclasses.fields(Settings)}
-    assert keys == set(DEFAULTS)
+    host_keys = {"vllm_" + f.name for f in dataclasses.fields(Settings) if f.name != "request"}
+    plan_keys = {o.host_data for o in OPTIONS if o.host_data}
+    assert not host_keys & plan_keys
+    assert host_keys | plan_keys == set(DEFAULTS)
+    assert [k.name for k in HOST_KEYS] == [f.name for f in dataclasses.fields(Settings)][1:]
 
 
 def test_cli_strings_are_converted():
     s = settings(vllm_max_model_len="512", vllm_port="8100", vllm_smoke="true", vllm_extra_env='{"A": 1}')
-    assert (s.max_model_len, s.port, s.smoke, s.extra_env) == (512, 8100, True, {"A": "1"})
+    assert (s.request.max_model_len, s.request.port, s.smoke, s.request.extra_env) == (
+        512,
+        8100,
+        True,
+        {"A": "1"},
+    )
     with pytest.raises(ValueError, match="vllm_port"):
         settings(vllm_port="eighty")
 
