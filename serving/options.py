@@ -196,7 +196,8 @@ class Option:
     unset: str = ""  # what an unset value means
     flags: tuple[str, ...] = ()  # CLI flags; () = not on the CLI
     host_data: str | None = None  # pyinfra host data key; None = the pyinfra roles do not take it
-    stack: str | None = None  # Kubernetes `--set` / Pulumi config key (camelCase); None = not there
+    stack: str | None = None  # Pulumi stack config key (camelCase); None = not there. `gptoss render k8s`
+    # takes the plan from its flags and refuses these keys in --set (they would be ignored there)
     adapter: str = ""  # how a tool without the key decides the value: the different semantics, explicit
     choices: tuple[str, ...] = ()
     cli_required: bool = False  # the CLI asks for it instead of assuming the default
