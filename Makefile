@@ -26,12 +26,14 @@ setup-vllm: setup-python
 
 setup: setup-vllm
 
-# Style, the layering contracts (import-linter, pyproject.toml) and the generated files' freshness.
+# Style, the layering contracts (import-linter, pyproject.toml), the generated files' freshness, and the
+# Prometheus rules as they are rendered (promtool, from scripts/system-deps; required when CI is set).
 lint: sync
 	uv run ruff check .
 	uv run ruff format --check .
 	uv run lint-imports
 	uv run python -m devtools.readme --check
+	scripts/check-prometheus-rules
 
 test-unit: sync
 	uv run pytest tests/unit -m "not e2e"

@@ -3,6 +3,8 @@
     gptoss plan --model gpt-oss-120b --gpu h100 --gpus 8 --goal throughput [--format json]
     gptoss render systemd --out DIR --model ... --gpu ... [--api-key-file F]
     gptoss render k8s --out DIR --model ... --gpu ...
+    gptoss render prometheus-rules --out DIR --model ... --gpu ... [--engine-job J] [--alert KEY=VALUE]
+    gptoss render dashboard --out DIR --model ... --gpu ...
     gptoss smoke --base-url http://127.0.0.1:8000/v1 --model NAME
 
 Impossible plans exit 2 with the reason on stderr and nothing on stdout.
@@ -146,6 +148,17 @@ def cmd_render(args: argparse.Namespace) -> int:
 
         plan = plan_serving(replace(request, paths=DEFAULT_LAYOUT.serving_paths()))
         written = write_systemd(plan, out, api_key_file=args.api_key_file)
+    elif args.target in ("prometheus-rules", "dashboard"):
+        from targets.monitoring import write_monitoring
+
+        written = write_monitoring(
+            args.target,
+            plan_serving(request),
+            out,
+            engine_job=args.engine_job,
+            router_job=args.router_job,
+            alert_overrides=key_values(args.alert, "--alert"),
+        )
     else:
         from targets.kubernetes import default_settings, write_kubernetes
 
@@ -154,6 +167,16 @@ def cmd_render(args: argparse.Namespace) -> int:
     for path in written:
         print(path)
     return 0
+
+
+def key_values(items: list[str], flag: str) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{flag} {item!r} is not KEY=VALUE")
+        pairs[key] = value
+    return pairs
 
 
 def k8s_overrides(items: list[str]) -> dict[str, object]:
@@ -190,8 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(func=cmd_plan)
 
-    r = sub.add_parser("render", help="write the plan as systemd units or Kubernetes YAML")
-    r.add_argument("target", choices=("systemd", "k8s"))
+    r = sub.add_parser(
+        "render",
+        help="write the plan as systemd units, Kubernetes YAML, Prometheus rules or a Grafana dashboard",
+    )
+    r.add_argument("target", choices=("systemd", "k8s", "prometheus-rules", "dashboard"))
     r.add_argument("--out", required=True, help="directory to write into")
     r.add_argument(
         "--api-key-file",
@@ -205,6 +231,23 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="k8s: a Pulumi.yaml config key, e.g. apiKeySecretName=my-key or cacheStorageClass=efs",
+    )
+    r.add_argument(
+        "--engine-job",
+        default="gptoss-vllm",
+        help="prometheus-rules, dashboard: the Prometheus job that scrapes the engines (default gptoss-vllm)",
+    )
+    r.add_argument(
+        "--router-job",
+        default="gptoss-router",
+        help="prometheus-rules, dashboard: the Prometheus job that scrapes vllm-router (default gptoss-router)",
+    )
+    r.add_argument(
+        "--alert",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="prometheus-rules: an alert threshold, e.g. waiting_requests=16 or engine_down_for=2m",
     )
     add_plan_arguments(r)
     r.set_defaults(func=cmd_render)

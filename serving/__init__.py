@@ -22,6 +22,7 @@ from serving.plan import (
     enumerate_plans,
     plan_serving,
 )
+from serving.slo import TTFT_P95_SLO_SECONDS, ttft_p95_slo_seconds
 
 CATALOG_MODELS = MODELS
 
@@ -31,6 +32,7 @@ __all__ = [
     "CATALOG_MODELS",
     "GOALS",
     "MODELS",
+    "TTFT_P95_SLO_SECONDS",
     "VLLM_CPU_VERSION",
     "VLLM_VERSION",
     "AcceleratorSpec",
@@ -45,4 +47,5 @@ __all__ = [
     "Support",
     "enumerate_plans",
     "plan_serving",
+    "ttft_p95_slo_seconds",
 ]

@@ -1,7 +1,9 @@
 """Suite-wide rules.
 
 In CI (the ``CI`` environment variable is set) a skipped end-to-end test is a failure: an e2e test that
-silently skips proves nothing, so the run must say so loudly instead of going green.
+silently skips proves nothing, so the run must say so loudly instead of going green. The same holds for a
+test marked ``needs_system_tool`` (a unit test that runs a system binary such as promtool): on a developer
+machine without the tool it skips and names the apt command; in CI the tool must be there.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ def _in_ci() -> bool:
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
-    if report.skipped and _in_ci() and item.get_closest_marker("e2e") is not None:
+    strict = [m for m in ("e2e", "needs_system_tool") if item.get_closest_marker(m) is not None]
+    if report.skipped and _in_ci() and strict:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
-        report.longrepr = f"e2e test skipped in CI, which counts as a failure: {reason}"
+        report.longrepr = f"{strict[0]} test skipped in CI, which counts as a failure: {reason}"
