@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from serving import Plan
+from targets.monitoring.dashboard import dashboard_options, write_dashboard
 from targets.monitoring.promql import QueryValueError
 from targets.monitoring.rules import (
     ENGINE_JOB,
@@ -34,6 +35,8 @@ def write_monitoring(
     if what == "prometheus-rules":
         options = rule_options(plan, engine_job, router_job, thresholds_with(alert_overrides or {}))
         return write_rules(options, out)
+    if what == "dashboard":
+        return write_dashboard(dashboard_options(plan, engine_job, router_job), out)
     raise ValueError(f"unknown monitoring artifact {what!r}: prometheus-rules or dashboard")
 
 
