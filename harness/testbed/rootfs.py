@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Bump when the configuration written into the rootfs changes: it is part of the cache key.
-BUILDER_VERSION = "4"
+BUILDER_VERSION = "5"
 SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
@@ -48,7 +48,15 @@ ROOTFS_PACKAGES: tuple[str, ...] = (
     "g++",
     "libc6-dev",
     "python3-dev",
+    # the monitoring role (roles/monitoring.py) installs Debian's Prometheus and node exporter, and the test
+    # host has no route to a mirror: they are baked in, disabled (the role enables what it uses)
+    "prometheus",
+    "prometheus-node-exporter",
 )
+
+# Installed above for the monitoring role, off until a deploy with monitoring_enabled turns them on: a
+# test host without monitoring must not spend memory on a Prometheus scraping nothing.
+DISABLED_UNITS: tuple[str, ...] = ("prometheus.service", "prometheus-node-exporter.service")
 
 # Units that fail or only cost time inside a container with no network and a read-only /proc/sys.
 MASKED_UNITS: tuple[str, ...] = (
@@ -180,6 +188,7 @@ def configure_rootfs(root: Path) -> None:
     ssh_dir.chmod(0o700)
     _run(["chroot", str(root), "systemctl", "enable", "systemd-networkd.service", "ssh.service"])
     _run(["chroot", str(root), "systemctl", "mask", *MASKED_UNITS])
+    _run(["chroot", str(root), "systemctl", "disable", *DISABLED_UNITS])
     # Smaller tarball: package lists and downloaded .debs are useless offline.
     for sub in ("var/lib/apt/lists", "var/cache/apt/archives"):
         for entry in (root / sub).glob("*"):
