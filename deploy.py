@@ -21,5 +21,5 @@ from roles.monitoring import monitoring_enabled, watch_gptoss
 from roles.serve import serve_gptoss
 
 serve_gptoss()
-if monitoring_enabled(host.data.get):
+if monitoring_enabled(host.data):
     watch_gptoss()

@@ -22,7 +22,7 @@ configuration under /etc/prometheus/gptoss/ and points the service at it with a 
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from io import StringIO
 from pathlib import PurePosixPath
@@ -35,8 +35,8 @@ from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from roles.settings import DEFAULTS as VLLM_DEFAULTS
-from roles.settings import Plan, PlanError, plan_for, settings_from_data
+from roles.settings import HostKey, Plan, PlanError, plan_for, refuse_unknown_keys, settings_from_data
+from serving.options import BOOL, INT, LIST, MAPPING, STR, Kind, OptionError, parse
 from targets.monitoring import promql
 from targets.monitoring.promql import QueryValueError
 from targets.monitoring.rules import (
@@ -49,23 +49,56 @@ from targets.monitoring.rules import (
 )
 from targets.monitoring.scrape import ScrapeHost, ScrapeSettings, prometheus_config, prometheus_yaml
 
-# The one place for the monitoring role's defaults. Keys are `monitoring_` + the MonitoringSettings field.
-DEFAULTS: dict[str, Any] = {
-    "monitoring_enabled": False,  # deploy.py runs this role after serving when True
-    "monitoring_prometheus_host": None,  # inventory name of the host that runs Prometheus; None: the first
-    "monitoring_listen_address": "0.0.0.0:9090",  # Prometheus UI and API, no authentication: firewall it
-    "monitoring_retention": "15d",  # how long Prometheus keeps samples
-    "monitoring_scrape_interval": "15s",  # how often every target is scraped
-    "monitoring_evaluation_interval": "15s",  # how often rules and alerts are evaluated
-    "monitoring_engine_job": ENGINE_JOB,  # Prometheus job of the engines (the rules select it)
-    "monitoring_router_job": ROUTER_JOB,  # Prometheus job of vllm-router
-    "monitoring_scrape_engines": True,  # False on hosts of the inventory that run no vLLM engine
-    "monitoring_address": None,  # address Prometheus reaches this host on; None: vllm_endpoint_host, ssh_hostname or the name
-    "monitoring_node_exporter": True,  # install Debian's node exporter on this host and scrape it
-    "monitoring_router_metrics_port": None,  # this host runs vllm-router: its --prometheus-port (29000 by default)
-    "monitoring_alerts": {},  # alert thresholds to change, e.g. {"waiting_requests": 16}; README: Observability
-    "monitoring_alertmanagers": (),  # host:port of each Alertmanager; none: alerts show in Prometheus only
-}
+PREFIX = "monitoring_"
+
+
+def _key(name: str, kind: Kind, default: Any, help: str, unset: str | None = None) -> HostKey:
+    return HostKey(name, kind, default, help, unset=unset or "", nullable=unset is not None, prefix=PREFIX)
+
+
+# Every `monitoring_*` key with its one default, in the order the README lists them.
+MONITORING_KEYS: tuple[HostKey, ...] = (
+    _key("enabled", BOOL, False, "deploy.py runs this role after serving"),
+    _key(
+        "prometheus_host",
+        STR,
+        None,
+        "inventory name of the host that runs Prometheus",
+        "the inventory's first",
+    ),
+    _key("listen_address", STR, "0.0.0.0:9090", "Prometheus's UI and API, no authentication: firewall it"),
+    _key("retention", STR, "15d", "how long Prometheus keeps samples"),
+    _key("scrape_interval", STR, "15s", "how often every target is scraped"),
+    _key("evaluation_interval", STR, "15s", "how often rules and alerts are evaluated"),
+    _key("engine_job", STR, ENGINE_JOB, "Prometheus job of the engines (the rules select it)"),
+    _key("router_job", STR, ROUTER_JOB, "Prometheus job of vllm-router"),
+    _key("scrape_engines", BOOL, True, "false on hosts of the inventory that run no vLLM engine"),
+    _key(
+        "address",
+        STR,
+        None,
+        "address Prometheus reaches this host on",
+        "vllm_endpoint_host, else ssh_hostname, else the inventory name",
+    ),
+    _key(
+        "node_exporter", BOOL, True, "install Debian's node exporter on this host (port 9100) and scrape it"
+    ),
+    _key(
+        "router_metrics_port",
+        INT,
+        None,
+        "this host runs vllm-router: its --prometheus-port (29000 by default)",
+        "no router here",
+    ),
+    _key(
+        "alerts",
+        MAPPING,
+        {},
+        "alert thresholds to change, e.g. waiting_requests=16,engine_down_for=2m (README: Observability)",
+    ),
+    _key("alertmanagers", LIST, (), "host:port of each Alertmanager; none: alerts show in Prometheus only"),
+)
+DEFAULTS: dict[str, Any] = {k.key: k.default for k in MONITORING_KEYS}
 
 NODE_EXPORTER_PORT = 9100  # Debian's default, left as it is
 CONFIG_DIR = "/etc/prometheus/gptoss"
@@ -75,40 +108,9 @@ DROP_IN = "/etc/systemd/system/prometheus.service.d/gptoss.conf"
 TSDB_PATH = "/var/lib/prometheus/metrics2/"  # Debian's
 
 
-def _as_bool(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
-
-
-def _as_port(value: Any) -> int | None:
-    if value in (None, ""):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise QueryValueError(
-            f"monitoring_router_metrics_port must be a port number, not {value!r}"
-        ) from None
-
-
-def _as_tuple(value: Any) -> tuple[str, ...]:
-    if not value:
-        return ()
-    return (value,) if isinstance(value, str) else tuple(str(v) for v in value)
-
-
-def _as_mapping(value: Any) -> dict[str, Any]:
-    if not value:
-        return {}
-    if not isinstance(value, Mapping):
-        raise QueryValueError(f"monitoring_alerts must be a mapping of threshold to value, not {value!r}")
-    return dict(value)
-
-
 @dataclass(frozen=True)
 class MonitoringSettings:
-    """Typed `monitoring_*` host data. No defaults here: DEFAULTS above is the one place for them."""
+    """Typed `monitoring_*` host data. No defaults here: MONITORING_KEYS is the one place for them."""
 
     enabled: bool
     prometheus_host: str | None
@@ -122,45 +124,44 @@ class MonitoringSettings:
     address: str | None
     node_exporter: bool
     router_metrics_port: int | None
-    alerts: dict[str, Any]
+    alerts: dict[str, str]
     alertmanagers: tuple[str, ...]
 
 
-_CONVERTERS: dict[str, Callable[[Any], Any]] = {
-    "enabled": _as_bool,
-    "scrape_engines": _as_bool,
-    "node_exporter": _as_bool,
-    "router_metrics_port": _as_port,
-    "alerts": _as_mapping,
-    "alertmanagers": _as_tuple,
-}
-
-Lookup = Callable[[str, Any], Any]
-
-
-def monitoring_settings(get: Lookup) -> MonitoringSettings:
-    values = {}
-    for name in MonitoringSettings.__dataclass_fields__:
-        key = f"monitoring_{name}"
-        raw = get(key, DEFAULTS[key])
-        convert = _CONVERTERS.get(name, lambda v: None if v in (None, "") else str(v))
-        values[name] = convert(raw)
+def monitoring_settings(data: Mapping[str, Any] | Any) -> MonitoringSettings:
+    """Settings from pyinfra's `host.data` (or a mapping), MONITORING_KEYS filling the gaps. Raises
+    ValueError naming the key for a bad or unknown one."""
+    refuse_unknown_keys(
+        data.keys() if isinstance(data, Mapping) else data.dict().keys(),
+        DEFAULTS,
+        PREFIX,
+        "roles/monitoring.py",
+    )
+    try:
+        values = {
+            k.name: parse(k.kind, k.key, data.get(k.key, k.default), k.nullable) for k in MONITORING_KEYS
+        }
+    except OptionError as err:
+        raise ValueError(f"host data {err}") from None
     return MonitoringSettings(**values)
 
 
-def monitoring_enabled(get: Lookup) -> bool:
-    """deploy.py's switch: `monitoring_enabled` alone, so other monitoring data is checked by the role."""
-    return _as_bool(get("monitoring_enabled", DEFAULTS["monitoring_enabled"]))
+def monitoring_enabled(data: Any) -> bool:
+    """deploy.py's switch: `monitoring_enabled` alone, so the rest is checked by the role itself."""
+    try:
+        return parse(BOOL, "monitoring_enabled", data.get("monitoring_enabled", False), False)
+    except OptionError as err:
+        raise DeployError(f"host data {err}") from None
 
 
-def scrape_host(name: str, get: Lookup) -> tuple[ScrapeHost, Plan | None]:
-    """One inventory host as Prometheus sees it, and its serving plan when it runs engines. `get` is that
-    host's `data.get`: pyinfra applies a deploy's data_defaults only to the host it runs on, so the
-    defaults of other hosts come from the DEFAULTS tables here."""
-    mon = monitoring_settings(get)
-    vllm = settings_from_data(lambda key, default: get(key, VLLM_DEFAULTS[key]))
+def scrape_host(name: str, data: Any) -> tuple[ScrapeHost, Plan | None]:
+    """One inventory host as Prometheus sees it, and its serving plan when it runs engines. `data` is that
+    host's `host.data`: pyinfra applies a deploy's data_defaults only to the host it runs on, so the
+    settings readers fill other hosts' gaps from their key tables."""
+    mon = monitoring_settings(data)
+    vllm = settings_from_data(data)
     plan = plan_for(vllm) if mon.scrape_engines else None
-    reach = mon.address or vllm.endpoint_host or get("ssh_hostname", None) or name
+    reach = mon.address or vllm.endpoint_host or data.get("ssh_hostname") or name
     return (
         ScrapeHost(
             name=name,
@@ -346,13 +347,13 @@ def _prometheus_server(files_: PrometheusFiles) -> None:
 def watch_gptoss() -> None:
     """Node exporter on every host; Prometheus with the fleet's targets and rules on the chosen one."""
     try:
-        settings = monitoring_settings(host.data.get)
+        settings = monitoring_settings(host.data)
         names = [h.name for h in host.inventory]
         chosen = prometheus_host_name(settings, names)
         files_ = None
         if host.name == chosen:
-            fleet = [scrape_host(h.name, h.data.get) for h in host.inventory]
-            kernel_protection = settings_from_data(host.data.get).unit_kernel_protection
+            fleet = [scrape_host(h.name, h.data) for h in host.inventory]
+            kernel_protection = settings_from_data(host.data).unit_kernel_protection
             files_ = prometheus_files(settings, fleet, kernel_protection)
     except (ValueError, PlanError) as err:  # QueryValueError, bad host data, a host without a plan
         raise DeployError(f"monitoring: {err}") from err

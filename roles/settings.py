@@ -26,16 +26,17 @@ PREFIX = "vllm_"
 class HostKey:
     """A host data key the roles read besides the plan's (those come from serving/options.py)."""
 
-    name: str  # the Settings field; the key is `vllm_` + name
+    name: str  # the Settings field; the key is the prefix + name
     kind: Kind
     default: Any
     help: str
     unset: str = ""  # what None means, for a key that may be None
     nullable: bool = False
+    prefix: str = PREFIX  # `vllm_`; another role's keys (roles/monitoring.py: `monitoring_`) use their own
 
     @property
     def key(self) -> str:
-        return PREFIX + self.name
+        return self.prefix + self.name
 
 
 def _maybe(name: str, kind: Kind, default: Any, help: str, unset: str) -> HostKey:
@@ -175,12 +176,13 @@ class Settings:
         return args
 
 
-def _refuse_unknown(keys: Iterable[str]) -> None:
-    """A misspelt `vllm_*` key would silently leave its default in place: refuse it by name."""
-    known = host_data_defaults()
-    for key in sorted(k for k in keys if k.startswith(PREFIX) and k not in known):
+def refuse_unknown_keys(
+    keys: Iterable[str], known: Mapping[str, Any], prefix: str = PREFIX, where: str = "roles/settings.py"
+) -> None:
+    """A misspelt `vllm_*` (or other role's) key would silently leave its default in place: refuse it."""
+    for key in sorted(k for k in keys if k.startswith(prefix) and k not in known):
         close = difflib.get_close_matches(key, list(known), n=1)
-        hint = f": did you mean {close[0]}?" if close else f" (known keys: roles/settings.py, {len(known)})"
+        hint = f": did you mean {close[0]}?" if close else f" (known keys: {where}, {len(known)})"
         raise ValueError(f"unknown host data {key}{hint}")
 
 
@@ -188,7 +190,9 @@ def settings_from_data(data: Mapping[str, Any] | Any) -> Settings:
     """Settings from pyinfra's `host.data` (anything with `.get` and `.dict()`) or a plain mapping, with
     DEFAULTS filling the gaps. Raises ValueError naming the key for a bad or unknown one."""
     lookup: Callable[[str, Any], Any] = data.get
-    _refuse_unknown(data.keys() if isinstance(data, Mapping) else data.dict().keys())
+    refuse_unknown_keys(
+        data.keys() if isinstance(data, Mapping) else data.dict().keys(), host_data_defaults()
+    )
     try:
         plan = {
             o.field: o.parse(o.host_data, lookup(o.host_data, o.default))
@@ -229,6 +233,7 @@ __all__ = [
     "Settings",
     "plan_for",
     "plan_request",
+    "refuse_unknown_keys",
     "settings_from_data",
     "weights_are_local",
 ]

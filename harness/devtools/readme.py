@@ -174,6 +174,40 @@ def pyinfra_data_table() -> str:
     return "\n".join(rows)
 
 
+def monitoring_data_table() -> str:
+    """Host data keys of the monitoring role (roles/monitoring.py MONITORING_KEYS)."""
+    from roles.monitoring import MONITORING_KEYS
+
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    for k in MONITORING_KEYS:
+        meaning = k.help + (f"; None: {k.unset}" if k.nullable else "")
+        rows.append(f"| `{k.key}` | {_shown(k.default)} | {_cell(meaning)} |")
+    return "\n".join(rows)
+
+
+def alerts_table() -> str:
+    """The alerts and their default thresholds, as the rules generator writes them (targets/monitoring)."""
+    from serving import TTFT_P95_SLO_SECONDS
+    from targets.monitoring.rules import alerts, recording_rules, rule_options
+
+    plan = plan_serving(PlanRequest(model="gpt-oss-120b", accelerator="h100", goal="balanced"))
+    options = rule_options(plan)
+    rows = ["| alert | severity | fires when |", "|---|---|---|"]
+    for alert in alerts(options):
+        rows.append(f"| `{alert.name}` | {alert.severity} | {alert.meaning.replace('|', '/')} |")
+    slos = ", ".join(f"{goal} {slo:g} s" for goal, slo in TTFT_P95_SLO_SECONDS.items())
+    records = ", ".join(f"`{r['record']}`" for r in recording_rules(options))
+    return "\n".join(
+        [
+            *rows,
+            "",
+            f"TTFT p95 SLO by goal (serving/slo.py): {slos}; the table shows the balanced goal's.",
+            "",
+            f"Recorded series (`instance:` per engine, `job:` per fleet of one job and model): {records}.",
+        ]
+    )
+
+
 def pulumi_config_table() -> str:
     from infra.config import STACK_KEYS as CONFIG_KEYS
 
@@ -249,6 +283,8 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "accelerators": accelerators_table,
     "models": models_table,
     "pyinfra-data": pyinfra_data_table,
+    "monitoring-data": monitoring_data_table,
+    "alerts": alerts_table,
     "pulumi-config": pulumi_config_table,
     "measurements": measurements_table,
 }

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-
 from roles.runner import ensure_api_key, run_deploy, wait_for_ssh, wait_healthy
+
 from tests.e2e.test_deploy_testbed import group_data, prerequisites_missing
 
 pytestmark = pytest.mark.e2e

@@ -265,7 +265,8 @@ def test_alertmanagers_are_configured_when_given():
         ({"group": {"monitoring_listen_address": "everywhere"}}, "not host:port"),
         ({"group": {"monitoring_retention": "forever"}}, "not a Prometheus duration"),
         ({"group": {"monitoring_alerts": {"waiting_requests": "lots"}}}, "must be a number"),
-        ({"gpu-1": {"monitoring_router_metrics_port": "http"}}, "port number"),
+        ({"gpu-1": {"monitoring_router_metrics_port": "http"}}, "must be an integer"),
+        ({"group": {"monitoring_alertmanager": ["am:9093"]}}, "did you mean monitoring_alertmanagers"),
         ({"gpu-2": {"ssh_hostname": "bad host;rm -rf /"}}, "not a host name or IP address"),
         ({"gpu-2": {"vllm_accelerator": "tpu"}}, "unknown accelerator 'tpu'"),  # the plan's own sentence
     ],
@@ -298,3 +299,12 @@ def test_promtool_accepts_the_generated_configuration(tmp_path):
     result = promtool("check", "config", tmp_path / "prometheus.yml")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 2 rule files found" in result.stdout
+
+
+def test_deploy_py_switch_reads_only_monitoring_enabled():
+    from roles.monitoring import monitoring_enabled
+
+    assert monitoring_enabled({}) is False
+    assert monitoring_enabled({"monitoring_enabled": "yes", "monitoring_retention": "bad"}) is True
+    with pytest.raises(DeployError, match="monitoring_enabled must be true or false"):
+        monitoring_enabled({"monitoring_enabled": "maybe"})
