@@ -42,6 +42,7 @@ from targets.monitoring.promql import QueryValueError
 from targets.monitoring.rules import (
     ENGINE_JOB,
     ROUTER_JOB,
+    SCRAPE_INTERVAL,
     rule_groups,
     rule_options,
     rules_yaml,
@@ -68,8 +69,8 @@ MONITORING_KEYS: tuple[HostKey, ...] = (
     ),
     _key("listen_address", STR, "0.0.0.0:9090", "Prometheus's UI and API, no authentication: firewall it"),
     _key("retention", STR, "15d", "how long Prometheus keeps samples"),
-    _key("scrape_interval", STR, "15s", "how often every target is scraped"),
-    _key("evaluation_interval", STR, "15s", "how often rules and alerts are evaluated"),
+    _key("scrape_interval", STR, SCRAPE_INTERVAL, "how often every target is scraped"),
+    _key("evaluation_interval", STR, SCRAPE_INTERVAL, "how often rules and alerts are evaluated"),
     _key("engine_job", STR, ENGINE_JOB, "Prometheus job of the engines (the rules select it)"),
     _key("router_job", STR, ROUTER_JOB, "Prometheus job of vllm-router"),
     _key("scrape_engines", BOOL, True, "false on hosts of the inventory that run no vLLM engine"),

@@ -159,7 +159,13 @@ CLUSTER_KEYS: tuple[ConfigKey, ...] = (
         "auto (non-root on NVIDIA and CPU, root for ROCm device access), true or false.",
     ),
     ConfigKey("allowedNamespaces", LIST, [], "Namespaces whose pods may call the server."),
-    ConfigKey("monitoring", BOOL, False, "Create a ServiceMonitor (Prometheus Operator) for /metrics."),
+    ConfigKey(
+        "monitoring",
+        BOOL,
+        False,
+        "Prometheus Operator ServiceMonitor for /metrics, the alert and recording rules as a PrometheusRule, "
+        "and the fleet dashboard as a ConfigMap for the Grafana sidecar.",
+    ),
     ConfigKey("autoscaling", BOOL, False, "KEDA ScaledObject on vllm:num_requests_waiting."),
     ConfigKey("autoscalingMaxReplicas", INT, 4, "Most replicas autoscaling may run."),
     ConfigKey("autoscalingQueueThreshold", INT, 8, "Waiting requests per replica before scaling out."),

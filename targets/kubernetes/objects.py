@@ -17,6 +17,7 @@ Design choices (explained for users in docs/kubernetes.md):
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -39,6 +40,9 @@ from targets.kubernetes.settings import (
     server_image,
     validate,
 )
+from targets.monitoring.dashboard import FILENAME as DASHBOARD_FILE
+from targets.monitoring.dashboard import dashboard_json, dashboard_options
+from targets.monitoring.rules import SCRAPE_INTERVAL, rule_groups, rule_options
 
 TIKTOKEN_URL = "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken"
 # The HF repos also carry `original/` (a second copy of the weights) and `metal/`: vLLM reads neither.
@@ -101,6 +105,8 @@ def names(settings: K8sSettings) -> dict[str, str]:
         "pdb": n,
         "network_policy": n,
         "service_monitor": n,
+        "prometheus_rule": n,
+        "dashboard": f"{n}-dashboard",
         "scaled_object": n,
         "smoke": f"{n}-smoke",
     }
@@ -449,9 +455,39 @@ def service_monitor_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
         "spec": {
             "selector": {"matchLabels": selector(settings, "server")},
             "namespaceSelector": {"matchNames": [settings.namespace]},
-            # vLLM serves Prometheus metrics on /metrics without the API key.
-            "endpoints": [{"port": "http", "path": "/metrics", "interval": "30s"}],
+            # vLLM serves Prometheus metrics on /metrics without the API key. The interval is the one the
+            # recording rules' 1-minute rates are written for.
+            "endpoints": [{"port": "http", "path": "/metrics", "interval": SCRAPE_INTERVAL}],
         },
+    }
+
+
+# The label the Grafana chart's dashboard sidecar (kube-prometheus-stack's default) watches ConfigMaps for.
+GRAFANA_DASHBOARD_LABEL = "grafana_dashboard"
+
+
+def prometheus_rule_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
+    """The same recording and alerting rules as bare metal; the Prometheus Operator names the scrape job
+    after the Service the ServiceMonitor selects, so that is the engine job the rules select."""
+    options = rule_options(plan, engine_job=names(settings)["service"])
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": metadata(settings, names(settings)["prometheus_rule"], "monitoring", plan),
+        "spec": {"groups": rule_groups(options)},
+    }
+
+
+def dashboard_config_map_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
+    """The fleet dashboard for Grafana's sidecar, which imports every ConfigMap labelled grafana_dashboard."""
+    meta = metadata(settings, names(settings)["dashboard"], "monitoring", plan)
+    meta["labels"][GRAFANA_DASHBOARD_LABEL] = "1"
+    board = dashboard_json(dashboard_options(plan, engine_job=names(settings)["service"]))
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": meta,
+        "data": {DASHBOARD_FILE: json.dumps(board, indent=1, sort_keys=True)},
     }
 
 
@@ -560,7 +596,11 @@ def build_objects(plan: Plan, settings: K8sSettings) -> list[dict[str, Any]]:
         network_policy_object(plan, settings),
     ]
     if settings.monitoring:
-        objects.append(service_monitor_object(plan, settings))
+        objects += [
+            service_monitor_object(plan, settings),
+            prometheus_rule_object(plan, settings),
+            dashboard_config_map_object(plan, settings),
+        ]
     if settings.autoscaling:
         objects.append(scaled_object(plan, settings))
     if settings.smoke_job:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from serving import Plan, ServingPaths, plan_serving
+from targets.monitoring.promql import QueryValueError, label_value
 
 # Where pods mount what vLLM reads and writes; the plan's env points at these.
 MODELS_MOUNT = "/models"
@@ -169,6 +170,12 @@ def validate(plan: Plan, settings: K8sSettings) -> None:
         raise SettingsError(f"serviceType {settings.service_type!r}: use one of {', '.join(SERVICE_TYPES)}")
     if settings.gpu_labels not in GPU_LABEL_SCHEMES:
         raise SettingsError(f"gpuLabels {settings.gpu_labels!r}: use one of {', '.join(GPU_LABEL_SCHEMES)}")
+    if settings.monitoring or settings.autoscaling:
+        # The served model name reaches PromQL (the PrometheusRule, the dashboard, KEDA's query).
+        try:
+            label_value(plan.served_model_name, "servedModelName")
+        except QueryValueError as err:
+            raise SettingsError(str(err)) from None
     if settings.autoscaling:
         if not settings.monitoring:
             raise SettingsError(

@@ -29,6 +29,8 @@ from targets.monitoring.promql import ENGINE, FLEET, TARGET, QueryValueError, Sc
 ENGINE_JOB = "gptoss-vllm"  # the scrape job of the engines (bare metal; Kubernetes uses the Service name)
 ROUTER_JOB = "gptoss-router"
 RATE_WINDOW = "1m"  # throughput reacts within a minute
+# Scrapes every 15 s give the 1-minute rates four samples (bare-metal default, the ServiceMonitor's interval).
+SCRAPE_INTERVAL = "15s"
 QUANTILE_WINDOW = "5m"  # quantiles and ratios need more samples to be stable
 
 
@@ -286,6 +288,7 @@ def write_rules(options: RuleOptions, out: Path) -> list[Path]:
 __all__ = [
     "ENGINE_JOB",
     "ROUTER_JOB",
+    "SCRAPE_INTERVAL",
     "Alert",
     "AlertThresholds",
     "QueryValueError",
