@@ -14,6 +14,8 @@ XGRAMMAR_VERSION = "0.2.8"
 VLLM_IMAGE_REPOSITORY = "vllm/vllm-openai"
 VLLM_ROCM_IMAGE_REPOSITORY = "vllm/vllm-openai-rocm"
 VLLM_CPU_IMAGE_REPOSITORY = "vllm/vllm-openai-cpu"
+# The vLLM project's router (Rust, in a PyPI wheel); tests/e2e/test_metric_names.py reads its metric names.
+VLLM_ROUTER_VERSION = "0.1.17"
 # The Kubernetes smoke Job's image.
 SMOKE_IMAGE = "python:3.11.13-slim-bookworm"
 
@@ -22,6 +24,7 @@ PINS = {
     "VLLM_VERSION": VLLM_VERSION,
     "VLLM_CPU_VERSION": VLLM_CPU_VERSION,
     "XGRAMMAR_VERSION": XGRAMMAR_VERSION,
+    "VLLM_ROUTER_VERSION": VLLM_ROUTER_VERSION,
     "VLLM_IMAGE_REPOSITORY": VLLM_IMAGE_REPOSITORY,
     "VLLM_ROCM_IMAGE_REPOSITORY": VLLM_ROCM_IMAGE_REPOSITORY,
     "VLLM_CPU_IMAGE_REPOSITORY": VLLM_CPU_IMAGE_REPOSITORY,
