@@ -3,7 +3,7 @@ target is up, and a kill -9 of the engine walks the engine-down alert through pe
 resolved once systemd has restarted it. Everything is read from Prometheus's HTTP API; every wait is bounded.
 
 The test host has no route to a Debian mirror: `prometheus` and `prometheus-node-exporter` must be in its
-rootfs (testbed/rootfs.py ROOTFS_PACKAGES); without them the test skips and says so (a failure in CI).
+rootfs (harness/testbed/rootfs.py ROOTFS_PACKAGES); without them the test skips and says so (a failure in CI).
 The alert windows are shortened through host data so the alert fires well before vLLM is back (about 35 s
 on a 2-core machine): a 2 s scrape and evaluation interval and `engine_down_for` 10 s.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from roles.runner import ensure_api_key, run_deploy, wait_for_ssh, wait_healthy
+from testbed.deploy_runner import ensure_api_key, run_deploy, wait_for_ssh, wait_healthy
 
 from tests.e2e.test_deploy_testbed import group_data, prerequisites_missing
 
@@ -67,7 +67,7 @@ def monitored(testbed_host) -> Monitored:
     for package in ("prometheus", "prometheus-node-exporter"):
         if not testbed_host.host.package(package).is_installed:
             pytest.skip(
-                f"{package} is not in the test host's rootfs: add it to testbed/rootfs.py ROOTFS_PACKAGES"
+                f"{package} is not in the test host's rootfs: add it to harness/testbed/rootfs.py ROOTFS_PACKAGES"
             )
     ensure_api_key(group_data()["vllm_api_key_file"])
     wait_for_ssh()
