@@ -11,7 +11,6 @@ defaults are the plan's. The TTFT panels draw the SLO of the plan's goal as a th
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +23,10 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common as gc
 from grafana_foundation_sdk.models import dashboard as gm
 
-from serving import Plan, ttft_p95_slo_seconds
+from serving import Plan
 from targets.monitoring import promql
 from targets.monitoring.promql import ENGINE, FLEET, GRAFANA_SCOPE, TARGET
-from targets.monitoring.rules import ENGINE_JOB, ROUTER_JOB
+from targets.monitoring.rules import ENGINE_JOB, ROUTER_JOB, RuleOptions, rule_options
 
 UID = "gptoss-fleet"
 FILENAME = f"{UID}.json"
@@ -35,29 +34,10 @@ WINDOW = "$__rate_interval"  # Grafana picks a window of at least four scrape in
 DATASOURCE = gm.DataSourceRef(type_val="prometheus", uid="${datasource}")
 
 
-@dataclass(frozen=True)
-class DashboardOptions:
-    served_model_name: str
-    ttft_p95_slo_s: float
-    engine_job: str = ENGINE_JOB
-    router_job: str = ROUTER_JOB
-
-    def validate(self) -> DashboardOptions:
-        # The defaults become template variable values that Grafana pastes into the queries.
-        promql.Scope.of(self.engine_job, self.router_job, self.served_model_name)
-        promql.number(self.ttft_p95_slo_s, "TTFT p95 SLO (seconds)")
-        return self
-
-
-def dashboard_options(
-    plan: Plan, engine_job: str = ENGINE_JOB, router_job: str = ROUTER_JOB
-) -> DashboardOptions:
-    return DashboardOptions(
-        served_model_name=plan.served_model_name,
-        ttft_p95_slo_s=ttft_p95_slo_seconds(plan.request.goal),
-        engine_job=engine_job,
-        router_job=router_job,
-    ).validate()
+def dashboard_options(plan: Plan, engine_job: str = ENGINE_JOB, router_job: str = ROUTER_JOB) -> RuleOptions:
+    """The rules' options (served model, SLO, job names): the dashboard's defaults become template variable
+    values that Grafana pastes into its queries, so they are validated the same way."""
+    return rule_options(plan, engine_job, router_job)
 
 
 def _query(expr: str, legend: str, index: int) -> gp.Dataquery:
@@ -81,6 +61,21 @@ def _series(title: str, unit: str, queries: list[tuple[str, str]], description: 
     return panel
 
 
+def _stat(title: str, description: str, series: str, legends: tuple[str, str]) -> gs.Panel:
+    """How many of `series` are 1, of how many there are."""
+    ones, total = legends
+    return (
+        gs.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .height(4)
+        .span(6)
+        .with_target(_query(f"sum({series})", ones, 0))
+        .with_target(_query(f"count({series})", total, 1))
+    )
+
+
 def _with_slo_line(panel: gt.Panel, slo_s: float) -> gt.Panel:
     steps = [gm.Threshold(value=None, color="green"), gm.Threshold(value=slo_s, color="red")]
     return panel.thresholds(
@@ -102,7 +97,7 @@ def _variable(name: str, label: str, query: str, default: str) -> gd.QueryVariab
     )
 
 
-def build_dashboard(options: DashboardOptions) -> gd.Dashboard:
+def build_dashboard(options: RuleOptions) -> gd.Dashboard:
     options.validate()
     s, w, slo = GRAFANA_SCOPE, WINDOW, options.ttft_p95_slo_s
     inst, fleet = "{{instance}}", "{{job}} {{model_name}}"
@@ -113,25 +108,17 @@ def build_dashboard(options: DashboardOptions) -> gd.Dashboard:
             for q in (0.5, 0.95)
         ]
 
-    engines_up = (
-        gs.Panel()
-        .title("Engines up")
-        .description("Engine targets whose /metrics answered on the last scrape, of all engine targets.")
-        .datasource(DATASOURCE)
-        .height(4)
-        .span(6)
-        .with_target(_query(f"sum({promql.engine_up(s)})", "up", 0))
-        .with_target(_query(f"count({promql.engine_up(s)})", "targets", 1))
+    engines_up = _stat(
+        "Engines up",
+        "Engine targets whose /metrics answered on the last scrape, of all engine targets.",
+        promql.engine_up(s),
+        ("up", "targets"),
     )
-    healthy_workers = (
-        gs.Panel()
-        .title("Router: healthy workers")
-        .description("Workers vllm-router currently marks healthy, of all it knows.")
-        .datasource(DATASOURCE)
-        .height(4)
-        .span(6)
-        .with_target(_query(f"sum({promql.router_worker_health(s)})", "healthy", 0))
-        .with_target(_query(f"count({promql.router_worker_health(s)})", "workers", 1))
+    healthy_workers = _stat(
+        "Router: healthy workers",
+        "Workers vllm-router currently marks healthy, of all it knows.",
+        promql.router_worker_health(s),
+        ("healthy", "workers"),
     )
 
     board = (
@@ -288,12 +275,12 @@ def build_dashboard(options: DashboardOptions) -> gd.Dashboard:
     return board
 
 
-def dashboard_json(options: DashboardOptions) -> dict[str, Any]:
+def dashboard_json(options: RuleOptions) -> dict[str, Any]:
     """The dashboard as Grafana's JSON model (a dict), ready for import or a ConfigMap."""
     return json.loads(JSONEncoder(sort_keys=True).encode(build_dashboard(options).build()))
 
 
-def write_dashboard(options: DashboardOptions, out: Path) -> list[Path]:
+def write_dashboard(options: RuleOptions, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     path = out / FILENAME
     path.write_text(json.dumps(dashboard_json(options), indent=2, sort_keys=True) + "\n")

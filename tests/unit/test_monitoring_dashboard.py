@@ -12,12 +12,12 @@ from gptoss.cli import main
 from serving import TTFT_P95_SLO_SECONDS, PlanRequest, plan_serving
 from targets.monitoring.dashboard import (
     FILENAME,
-    DashboardOptions,
     dashboard_json,
     dashboard_options,
     panel_queries,
 )
 from targets.monitoring.promql import QueryValueError
+from targets.monitoring.rules import RuleOptions
 from tests.unit.exported_metrics import GRAFANA_WINDOW, metrics_used, monitoring_exprs
 from tests.unit.promtool_support import check_exprs_with_promtool, metric_names
 
@@ -113,7 +113,7 @@ def test_variables_default_to_the_plan():
 @pytest.mark.parametrize("served", ['x"}', "a\nb", "$job", "{{x}}"], ids=repr)
 def test_hostile_defaults_are_refused(served):
     with pytest.raises(QueryValueError):
-        DashboardOptions(served_model_name=served, ttft_p95_slo_s=1.0).validate()
+        RuleOptions(served_model_name=served, ttft_p95_slo_s=1.0).validate()
 
 
 def test_the_rules_and_the_dashboard_share_their_queries():
