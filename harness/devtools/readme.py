@@ -109,10 +109,15 @@ def accelerators_table() -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for a in ACCELERATORS.values():
-        fabric = "NVLink/IF" if a.nvlink else ("PCIe" if a.vendor != "cpu" else "-")
+        fabric = {"apple": "unified memory", "cpu": "-", "host": "-"}.get(
+            a.vendor, "NVLink/IF" if a.nvlink else "PCIe"
+        )
+        # Apple silicon and GPU-less machines have no vLLM build: Ollama serves them (--runtime ollama).
+        image = f"`{a.image}`" if a.serves_vllm else "-"
+        mxfp4 = a.mxfp4.value if a.serves_vllm else "Ollama only"
         rows.append(
             f"| `{a.key}` | {a.name} | {a.arch.value} | {a.compute_capability or '-'} | {a.memory_gib or '-'} "
-            f"| {fabric} | {a.k8s_resource or '-'} | `{a.image}` | {a.mxfp4.value} |"
+            f"| {fabric} | {a.k8s_resource or '-'} | {image} | {mxfp4} |"
         )
     return "\n".join(rows)
 
