@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Bump when the configuration written into the rootfs changes: it is part of the cache key.
-BUILDER_VERSION = "4"
+BUILDER_VERSION = "5"
 SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
@@ -48,7 +48,12 @@ ROOTFS_PACKAGES: tuple[str, ...] = (
     "g++",
     "libc6-dev",
     "python3-dev",
+    # the authenticating front (roles/front.py), proven in front of vLLM by tests/e2e/test_ollama_front.py;
+    # the host is offline, so the role finds it installed and only enables it
+    "nginx-light",
 )
+# Installed but off at boot, as on a host before the front role runs: the role enables and starts it.
+DISABLED_UNITS: tuple[str, ...] = ("nginx.service",)
 
 # Units that fail or only cost time inside a container with no network and a read-only /proc/sys.
 MASKED_UNITS: tuple[str, ...] = (
@@ -100,9 +105,16 @@ def cache_root() -> Path:
 
 
 def rootfs_key(packages: tuple[str, ...] = ROOTFS_PACKAGES) -> str:
-    """Cache key: what changes the rootfs content (suite, packages, builder version, masked units)."""
+    """Cache key: what changes the rootfs content (suite, packages, builder version, masked and disabled
+    units)."""
     spec = json.dumps(
-        {"suite": SUITE, "builder": BUILDER_VERSION, "packages": sorted(packages), "masked": MASKED_UNITS},
+        {
+            "suite": SUITE,
+            "builder": BUILDER_VERSION,
+            "packages": sorted(packages),
+            "masked": MASKED_UNITS,
+            "disabled": DISABLED_UNITS,
+        },
         sort_keys=True,
     )
     return hashlib.sha256(spec.encode()).hexdigest()[:16]
@@ -180,6 +192,7 @@ def configure_rootfs(root: Path) -> None:
     ssh_dir.chmod(0o700)
     _run(["chroot", str(root), "systemctl", "enable", "systemd-networkd.service", "ssh.service"])
     _run(["chroot", str(root), "systemctl", "mask", *MASKED_UNITS])
+    _run(["chroot", str(root), "systemctl", "disable", *DISABLED_UNITS])
     # Smaller tarball: package lists and downloaded .debs are useless offline.
     for sub in ("var/lib/apt/lists", "var/cache/apt/archives"):
         for entry in (root / sub).glob("*"):
