@@ -139,7 +139,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.runtime == "ollama":
         extra_env = options.by_field()["extra_env"].parse("--extra-env", args.extra_env or {})
         ollama = plan_ollama(ollama_cli.request_from_args(args, extra_env))
-        print(json.dumps(ollama.to_dict(), indent=2) if args.format == "json" else ollama_cli.format_table(ollama))
+        print(
+            json.dumps(ollama.to_dict(), indent=2)
+            if args.format == "json"
+            else ollama_cli.format_table(ollama)
+        )
         return 0
     plan = plan_serving(request_from_args(args))
     if args.format == "json":
