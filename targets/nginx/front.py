@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import jinja2
 
+from targets.templates import template_env
+
 HEADER = "Managed by gptoss (pyinfra role roles/front.py): local edits are overwritten."
 SITE_TEMPLATE = "front.conf.j2"
 NGINX_CONF_DIR = "/etc/nginx/conf.d"
@@ -127,14 +129,7 @@ def validate_key(key: str) -> str:
 
 
 def _env() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("targets.nginx", "templates"),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,  # nginx syntax; every value is validated above to need no quoting
-    )
+    return template_env("targets.nginx")
 
 
 def render_site(front: Front) -> str:

@@ -16,6 +16,7 @@ import jinja2
 
 from serving.ollama import OllamaPlan
 from targets.systemd.render import DEVICE_ALLOW, env_line_value, systemd_quote
+from targets.templates import template_env
 
 UNIT_NAME = "gptoss-ollama.service"
 UNIT_TEMPLATE = "ollama.service.j2"
@@ -86,14 +87,7 @@ def unit_options(
 
 
 def _env() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("targets.systemd", "templates"),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,  # systemd syntax; quoting is done by systemd_quote/env_line_value
-    )
+    return template_env("targets.systemd")
 
 
 def render_unit(plan: OllamaPlan, options: OllamaUnitOptions) -> str:
