@@ -24,7 +24,8 @@ GIB = 2**30
 # in github.com/ollama/ollama), which serves gpt-oss and the stateless /v1/responses (added in 0.13.3).
 # Linux release assets and their sha256, as published in the release's sha256sum.txt; they could not be
 # downloaded where this bundle is built, so the digests were taken from packagers that pin the same assets
-# and agree: Chromebrew's ollama package and a Homebrew formula for 0.32.7 (amd64 in both, arm64 in the
+# and agree: Chromebrew's ollama package and a third-party Homebrew tap's formula for 0.32.7 (amd64 in both,
+# and in a third project's install script; arm64 in the
 # formula). The ROCm add-on (ollama-linux-amd64-rocm.tar.zst) has no digest here: deploys ask for one.
 OLLAMA_VERSION = "0.32.7"
 OLLAMA_LINUX_SHA256: dict[str, str] = {
