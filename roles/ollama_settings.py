@@ -13,9 +13,10 @@ from typing import Any
 
 from roles.data import DataKey, defaults, maybe, read
 from serving import PlanError
-from serving.catalog import OLLAMA_LINUX_SHA256, OLLAMA_VERSION
+from serving.catalog import OLLAMA_LINUX_SHA256
 from serving.ollama import DEFAULT_PORT, OllamaPlan, OllamaRequest, plan_ollama
 from serving.options import BOOL, FLOAT, INT, MAPPING, STR
+from serving.pins import OLLAMA_VERSION
 from targets.systemd.ollama import OLLAMA_LAYOUT, OllamaLayout
 
 PREFIX = "ollama_"
@@ -32,7 +33,7 @@ KEYS: tuple[DataKey, ...] = (
     DataKey("port", INT, DEFAULT_PORT, "Ollama's port on 127.0.0.1; clients use the front's (front_port)"),
     DataKey("extra_env", MAPPING, {}, "more OLLAMA_* environment; keys the plan sets are refused"),
     # The release, pinned by version and sha256.
-    DataKey("version", STR, OLLAMA_VERSION, "Ollama release (serving/catalog.py pins it with its digests)"),
+    DataKey("version", STR, OLLAMA_VERSION, "Ollama release (serving/pins.py pins it with its digests)"),
     maybe(
         "sha256", STR, None, "archive digest; unset: the pinned one for ollama_version and the host's arch"
     ),

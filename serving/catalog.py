@@ -11,6 +11,8 @@ from enum import StrEnum
 
 # The vLLM this bundle pins: serving/pins.py, the one file for versions (scripts read it too).
 from serving.pins import (
+    OLLAMA_LINUX_AMD64_SHA256,
+    OLLAMA_LINUX_ARM64_SHA256,
     VLLM_CPU_IMAGE_REPOSITORY,
     VLLM_CPU_VERSION,
     VLLM_IMAGE_REPOSITORY,
@@ -20,18 +22,8 @@ from serving.pins import (
 
 GIB = 2**30
 
-# The Ollama this bundle pins for workstations (serving/ollama.py, roles/ollama.py): v0.32.7 (tag of 2026-08-09
-# in github.com/ollama/ollama), which serves gpt-oss and the stateless /v1/responses (added in 0.13.3).
-# Linux release assets and their sha256, as published in the release's sha256sum.txt; they could not be
-# downloaded where this bundle is built, so the digests were taken from packagers that pin the same assets
-# and agree: Chromebrew's ollama package and a third-party Homebrew tap's formula for 0.32.7 (amd64 in both,
-# and in a third project's install script; arm64 in the
-# formula). The ROCm add-on (ollama-linux-amd64-rocm.tar.zst) has no digest here: deploys ask for one.
-OLLAMA_VERSION = "0.32.7"
-OLLAMA_LINUX_SHA256: dict[str, str] = {
-    "amd64": "ed1e39fe8fea90bd7f4c723bd949a2cea3153e111220ec0a183ea5b8dc8b2cae",
-    "arm64": "413cb50f2fd201b65e17e563c082607bc0ade60d700132c563c7a1c0cd529fde",
-}
+# The Ollama this bundle pins for workstations and its release digests: serving/pins.py.
+OLLAMA_LINUX_SHA256: dict[str, str] = {"amd64": OLLAMA_LINUX_AMD64_SHA256, "arm64": OLLAMA_LINUX_ARM64_SHA256}
 # The first Ollama with /v1/responses (non-stateful: no previous_response_id, no store).
 OLLAMA_RESPONSES_SINCE = (0, 13, 3)
 

@@ -27,7 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from serving.catalog import ACCELERATORS, GIB, MODELS, OLLAMA_VERSION, AcceleratorSpec, ModelSpec
+from serving.catalog import ACCELERATORS, GIB, MODELS, AcceleratorSpec, ModelSpec
+from serving.pins import OLLAMA_VERSION
 from serving.plan import PlanError, resolve_accelerator, resolve_model
 
 DEFAULT_HOST = "127.0.0.1"  # Ollama has no API keys: it stays on loopback, behind the authenticating front
