@@ -1,6 +1,7 @@
 """`gptoss`: a thin command line over the serving plan, its renderers and the smoke suite.
 
     gptoss plan --model gpt-oss-120b --gpu h100 --gpus 8 --goal throughput [--format json]
+    gptoss plan --runtime ollama --model gpt-oss-20b --gpu rtx4090 [--format json]
     gptoss render systemd --out DIR --model ... --gpu ... [--api-key-file F]
     gptoss render k8s --out DIR --model ... --gpu ...
     gptoss render prometheus-rules --out DIR --model ... --gpu ... [--engine-job J] [--alert KEY=VALUE]
@@ -21,7 +22,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from gptoss import ollama_cli
 from serving import Plan, PlanError, PlanRequest, options, plan_serving
+from serving.ollama import plan_ollama
 from serving.options import Option, OptionError
 
 EXIT_PLAN_ERROR = 2
@@ -80,6 +83,8 @@ def request_from_args(args: argparse.Namespace) -> PlanRequest:
             raw = getattr(args, option.field)
             if option.kind.many:
                 raw = option.parse(option.flags[0], option.default if raw is None else raw)
+            elif raw is None:
+                raw = option.default  # a flag whose default the subcommand left open (plan: --port, --host)
             values[option.field] = raw
     return PlanRequest(**values)
 
@@ -132,6 +137,16 @@ def format_plan_table(plan: Plan) -> str:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    ollama_cli.check_runtime_flags(args)
+    if args.runtime == "ollama":
+        extra_env = options.by_field()["extra_env"].parse("--extra-env", args.extra_env or {})
+        ollama = plan_ollama(ollama_cli.request_from_args(args, extra_env))
+        print(
+            json.dumps(ollama.to_dict(), indent=2)
+            if args.format == "json"
+            else ollama_cli.format_table(ollama)
+        )
+        return 0
     plan = plan_serving(request_from_args(args))
     if args.format == "json":
         print(json.dumps(plan.to_dict(), indent=2))
@@ -208,8 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gptoss", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("plan", help="decide how vLLM serves a model on given GPUs")
+    p = sub.add_parser("plan", help="decide how vLLM (or Ollama) serves a model on given hardware")
     add_plan_arguments(p)
+    ollama_cli.add_arguments(p)
+    # Each runtime has its own port and bind address (vLLM 8000 on all addresses, Ollama 11434 on loopback).
+    p.set_defaults(port=None, host=None)
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(func=cmd_plan)
 

@@ -47,10 +47,13 @@ def endpoint_host(settings: Settings) -> str:
     return settings.endpoint_host or host.data.get("ssh_hostname") or host.name
 
 
-def run_smoke(base_url: str, model: str, api_key: Secret | None, checks: str | None = None) -> None:
+def run_smoke(
+    base_url: str, model: str, api_key: Secret | None, checks: str | None = None, profile: str = "vllm"
+) -> None:
     """`gptoss smoke` from the control machine; a failure fails the deploy."""
     env = dict(os.environ)
     argv = [sys.executable, "-m", "gptoss.cli", "smoke", "--base-url", base_url, "--model", model]
+    argv += ["--profile", profile]
     if checks:
         argv += ["--checks", checks]
     if api_key is not None:

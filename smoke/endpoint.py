@@ -16,12 +16,15 @@ class Profile:
     name: str
     # Liveness path relative to the server root (the base URL without `/v1`).
     health_path: str
-    # Does the server check API keys at all? (Ollama ignores them, so an auth check means nothing.)
+    # Does the server check API keys itself? (Ollama does not; only a front before it can.)
     checks_api_keys: bool
     # Is the Responses API expected? A 404 is reported as not supported either way, never as a crash.
+    # (Ollama's answer depends on its version: smoke/server.py asks it.)
     responses_expected: bool
     example_base_url: str
     notes: str = ""
+    # Path on the server root that answers {"version": ...}, when the family's API differs by version.
+    version_path: str | None = None
 
 
 PROFILES: dict[str, Profile] = {
@@ -40,8 +43,9 @@ PROFILES: dict[str, Profile] = {
         checks_api_keys=False,
         responses_expected=False,
         example_base_url="http://127.0.0.1:11434/v1",
-        notes="Ollama's OpenAI-compatible layer: no API keys, reasoning in message.reasoning, "
-        "model names like gpt-oss:20b",
+        notes="Ollama's OpenAI-compatible layer: no API keys of its own (an authenticating front may add one), "
+        "reasoning in message.reasoning, model names like gpt-oss:20b, a stateless /v1/responses since 0.13.3",
+        version_path="/api/version",
     ),
 }
 

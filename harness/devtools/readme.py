@@ -109,10 +109,15 @@ def accelerators_table() -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for a in ACCELERATORS.values():
-        fabric = "NVLink/IF" if a.nvlink else ("PCIe" if a.vendor != "cpu" else "-")
+        fabric = {"apple": "unified memory", "cpu": "-", "host": "-"}.get(
+            a.vendor, "NVLink/IF" if a.nvlink else "PCIe"
+        )
+        # Apple silicon and GPU-less machines have no vLLM build: Ollama serves them (--runtime ollama).
+        image = f"`{a.image}`" if a.serves_vllm else "-"
+        mxfp4 = a.mxfp4.value if a.serves_vllm else "Ollama only"
         rows.append(
             f"| `{a.key}` | {a.name} | {a.arch.value} | {a.compute_capability or '-'} | {a.memory_gib or '-'} "
-            f"| {fabric} | {a.k8s_resource or '-'} | `{a.image}` | {a.mxfp4.value} |"
+            f"| {fabric} | {a.k8s_resource or '-'} | {image} | {mxfp4} |"
         )
     return "\n".join(rows)
 
@@ -218,6 +223,61 @@ def pulumi_config_table() -> str:
     return "\n".join(rows)
 
 
+# Machines a developer has, for the Ollama plan table: (model, catalog key, extra request fields).
+OLLAMA_MACHINES: tuple[tuple[str, str, dict], ...] = (
+    ("gpt-oss-20b", "rtx4080", {}),
+    ("gpt-oss-20b", "rtx4090", {}),
+    ("gpt-oss-20b", "m4-16gb", {}),
+    ("gpt-oss-20b", "m4-pro-48gb", {}),
+    ("gpt-oss-20b", "cpu-64gb", {}),
+    ("gpt-oss-120b", "rtx4090", {"host_memory_gib": 96}),
+    ("gpt-oss-120b", "rtx4090", {"host_memory_gib": 32}),
+    ("gpt-oss-120b", "m4-max-64gb", {}),
+    ("gpt-oss-120b", "m3-max-128gb", {}),
+    ("gpt-oss-120b", "h100", {}),
+)
+
+
+def ollama_plans_table() -> str:
+    """`gptoss plan --runtime ollama` for common machines, from the planner."""
+    from serving import PlanError
+    from serving.ollama import OllamaRequest, plan_ollama
+
+    rows = [
+        "| model | machine | runs on | context x parallel | memory needed / GPU budget (GiB) | keep-alive | note |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for model, key, extra in OLLAMA_MACHINES:
+        machine = ACCELERATORS[key].name + (f", {extra['host_memory_gib']} GiB RAM" if extra else "")
+        try:
+            p = plan_ollama(OllamaRequest(model=model, accelerator=key, **extra))
+        except PlanError as err:
+            rows.append(f"| {model} | {machine} | refused | - | - | - | {_cell(str(err))} |")
+            continue
+        where = {"gpu": "GPU", "gpu+cpu": f"GPU {p.memory.gpu_share:.0%} + CPU", "cpu": "CPU"}[p.placement]
+        note = (
+            "offload: slow" if p.placement == "gpu+cpu" else ("no GPU: slow" if p.placement == "cpu" else "")
+        )
+        rows.append(
+            f"| {model} | {machine} | {where} | {p.context_length} x {p.num_parallel} "
+            f"| {p.memory.total_gib:g} / {p.memory.gpu_budget_gib:g} | `{p.keep_alive}` | {note} |"
+        )
+    return "\n".join(rows)
+
+
+def ollama_data_table() -> str:
+    """Host data keys of the Ollama role and of the front before it."""
+    from roles.front import KEYS as FRONT_KEYS
+    from roles.front import PREFIX as FRONT_PREFIX
+    from roles.ollama_settings import KEYS, PREFIX
+
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    for prefix, keys in ((PREFIX, KEYS), (FRONT_PREFIX, FRONT_KEYS)):
+        for k in keys:
+            rows.append(f"| `{prefix}{k.name}` | {_shown(k.default)} | {_cell(k.help)} |")
+    return "\n".join(rows)
+
+
 RESULTS = README.parent / "bench" / "results"
 
 
@@ -286,6 +346,8 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "monitoring-data": monitoring_data_table,
     "alerts": alerts_table,
     "pulumi-config": pulumi_config_table,
+    "ollama-plans": ollama_plans_table,
+    "ollama-data": ollama_data_table,
     "measurements": measurements_table,
 }
 

@@ -62,8 +62,10 @@ def run_deploy(
     data: dict[str, object] | None = None,
     extra_args: tuple[str, ...] = (),
     timeout: float = 1800,
+    deploy: str = "deploy.py",
 ) -> DeployRun:
-    argv = [pyinfra_executable(), "-y", inventory, "deploy.py", *extra_args]
+    """The real pyinfra CLI on `deploy` (a deploy file relative to the repository root)."""
+    argv = [pyinfra_executable(), "-y", inventory, deploy, *extra_args]
     for key, value in (data or {}).items():
         argv += ["--data", f"{key}={value}"]
     env = dict(os.environ, PYTHONUNBUFFERED="1", NO_COLOR="1")

@@ -35,6 +35,9 @@ class FakeConfig:
     tool_mode: str = "good"
     tool_args: dict[str, dict[str, Any]] = field(default_factory=_default_tool_args)
     responses: bool = True
+    # Keep responses for previous_response_id and GET /v1/responses/{id}, as vLLM does with
+    # VLLM_ENABLE_RESPONSES_API_STORE=1; otherwise `store` is answered false, as vLLM does by default.
+    responses_store: bool = False
     # path -> HTTP status to answer instead (e.g. {"/v1/chat/completions": 500}).
     fail_paths: dict[str, int] = field(default_factory=dict)
     # paths that never answer: the fake raises httpx.ReadTimeout as a real client would after waiting.
@@ -67,6 +70,7 @@ class FakeServer:
         self.seen: list[Seen] = []
         self.health_polls = 0
         self.tool_calls_made = 0
+        self.stored: dict[str, dict[str, Any]] = {}
 
     # ---- plumbing -------------------------------------------------------------------------------
     def transport(self) -> httpx.MockTransport:
@@ -136,6 +140,13 @@ class FakeServer:
             return self._chat(body)
         if path == "/v1/responses" and request.method == "POST" and cfg.responses:
             return self._responses(body)
+        if path.startswith("/v1/responses/") and request.method == "GET" and cfg.responses:
+            stored = self.stored.get(path.rsplit("/", 1)[1])
+            if stored is None:
+                return self._error(
+                    404, f"Response with id '{path.rsplit('/', 1)[1]}' not found.", "NotFoundError"
+                )
+            return self._json(200, stored)
         if cfg.profile == "ollama":
             return httpx.Response(404, text="404 page not found")
         return self._json(404, {"detail": "Not Found"})
@@ -344,17 +355,23 @@ class FakeServer:
                     "content": [{"type": "output_text", "text": cfg.answer, "annotations": []}],
                 }
             )
-        return self._json(
-            200,
-            {
-                "id": "resp_fake",
-                "object": "response",
-                "status": "completed",
-                "model": cfg.model,
-                "output": output,
-                "usage": {"input_tokens": 20, "output_tokens": 10, "total_tokens": 30},
-            },
-        )
+        previous = body.get("previous_response_id")
+        if previous is not None and previous not in self.stored:
+            return self._error(404, f"Response with id '{previous}' not found.", "NotFoundError")
+        store = bool(body.get("store", True)) and cfg.responses_store
+        response = {
+            "id": f"resp_fake{len(self.stored)}",
+            "object": "response",
+            "status": "completed",
+            "model": cfg.model,
+            "output": output,
+            "usage": {"input_tokens": 20, "output_tokens": 10, "total_tokens": 30},
+            "store": store,
+            "previous_response_id": previous,
+        }
+        if store:
+            self.stored[response["id"]] = response
+        return self._json(200, response)
 
 
 class FakeClock:

@@ -52,11 +52,14 @@ ROOTFS_PACKAGES: tuple[str, ...] = (
     # host has no route to a mirror: they are baked in, disabled (the role enables what it uses)
     "prometheus",
     "prometheus-node-exporter",
+    # the authenticating front (roles/front.py), proven in front of vLLM by tests/e2e/test_ollama_front.py;
+    # the host is offline, so the role finds it installed and only enables it
+    "nginx-light",
 )
-
-# Installed above for the monitoring role, off until a deploy with monitoring_enabled turns them on: a
-# test host without monitoring must not spend memory on a Prometheus scraping nothing.
-DISABLED_UNITS: tuple[str, ...] = ("prometheus.service", "prometheus-node-exporter.service")
+# Installed but off at boot, as on a host before its role runs: the front role (roles/front.py) enables
+# nginx, the monitoring role (monitoring_enabled) Prometheus and the node exporter; a test host that needs
+# neither must not spend memory on them.
+DISABLED_UNITS: tuple[str, ...] = ("nginx.service", "prometheus.service", "prometheus-node-exporter.service")
 
 # Units that fail or only cost time inside a container with no network and a read-only /proc/sys.
 MASKED_UNITS: tuple[str, ...] = (
@@ -108,9 +111,16 @@ def cache_root() -> Path:
 
 
 def rootfs_key(packages: tuple[str, ...] = ROOTFS_PACKAGES) -> str:
-    """Cache key: what changes the rootfs content (suite, packages, builder version, masked units)."""
+    """Cache key: what changes the rootfs content (suite, packages, builder version, masked and disabled
+    units)."""
     spec = json.dumps(
-        {"suite": SUITE, "builder": BUILDER_VERSION, "packages": sorted(packages), "masked": MASKED_UNITS},
+        {
+            "suite": SUITE,
+            "builder": BUILDER_VERSION,
+            "packages": sorted(packages),
+            "masked": MASKED_UNITS,
+            "disabled": DISABLED_UNITS,
+        },
         sort_keys=True,
     )
     return hashlib.sha256(spec.encode()).hexdigest()[:16]

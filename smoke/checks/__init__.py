@@ -9,6 +9,7 @@ from smoke.checks.chat import check_chat, check_chat_stream, check_reasoning_eff
 from smoke.checks.load import check_load
 from smoke.checks.readiness import check_models, check_readiness
 from smoke.checks.responses import check_responses, check_responses_round_trip, check_responses_tool
+from smoke.checks.responses_stateful import check_responses_stateful
 from smoke.checks.sdk import check_agents_sdk, check_openai_sdk
 from smoke.checks.security import check_auth, check_bad_request
 from smoke.checks.tools import check_tool_call, check_tool_call_stream, check_tool_round_trip
@@ -66,6 +67,12 @@ CHECKS: dict[str, CheckSpec] = {
             "responses_api",
             check_responses_round_trip,
             "function_call_output, then an answer",
+        ),
+        CheckSpec(
+            "responses_stateful",
+            "responses_api",
+            check_responses_stateful,
+            "store=true, previous_response_id, GET /v1/responses/{id} (stateless servers: not supported)",
         ),
         CheckSpec("auth", "security", check_auth, "without (or with a wrong) key: 401"),
         CheckSpec("bad_request", "security", check_bad_request, "malformed requests: 4xx with an error body"),

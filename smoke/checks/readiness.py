@@ -7,6 +7,7 @@ import httpx
 from smoke.context import CheckContext
 from smoke.http import describe_transport_error, expect_ok, get
 from smoke.result import CheckResult, Recorder
+from smoke.server import server_version, show
 
 # Backoff between polls: start fast (a ready server answers at once), cap so a long wait polls politely.
 FIRST_DELAY_S = 0.25
@@ -77,6 +78,9 @@ def check_readiness(ctx: CheckContext, rec: Recorder) -> CheckResult:
         return rec.fail("model_list", "the model list is not OpenAI-shaped (no `data` array)", ex.evidence())
     rec.sub("model_list", True, f"{len(data)} model(s) listed after {attempts} poll(s)")
     rec.info["ready_after_s"] = round(rec.timings["wait_s"], 3)
+    if ep.profile.version_path:
+        # Which Ollama this is decides what the Responses checks expect (smoke/server.py).
+        rec.info["server_version"] = show(server_version(ctx))
     return rec.result()
 
 

@@ -11,6 +11,7 @@ from smoke.cases import judge_call
 from smoke.context import CheckContext
 from smoke.http import Exchange, expect_ok, post
 from smoke.result import CheckResult, Recorder
+from smoke.server import responses_missing_hint
 
 PROMPT = "Say hello in one short sentence."
 
@@ -21,11 +22,7 @@ def route_missing(ctx: CheckContext, ex: Exchange) -> bool:
 
 
 def _not_supported(ctx: CheckContext, rec: Recorder, ex: Exchange) -> CheckResult:
-    hint = (
-        " (vLLM serves it since 0.10: an old vLLM or a proxy in front?)"
-        if ctx.endpoint.profile.responses_expected
-        else ""
-    )
+    hint = responses_missing_hint(ctx)
     return rec.not_supported(
         f"POST /v1/responses answered HTTP {ex.status}: this server has no Responses API{hint}", ex.evidence()
     )

