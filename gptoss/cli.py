@@ -7,6 +7,7 @@
     gptoss render prometheus-rules --out DIR --model ... --gpu ... [--engine-job J] [--alert KEY=VALUE]
     gptoss render dashboard --out DIR --model ... --gpu ...
     gptoss smoke --base-url http://127.0.0.1:8000/v1 --model NAME
+    gptoss sample --input conv.jsonl --output results.jsonl --model ... --gpu ...   (needs vLLM)
 
 Impossible plans exit 2 with the reason on stderr and nothing on stdout.
 """
@@ -194,6 +195,12 @@ def key_values(items: list[str], flag: str) -> dict[str, str]:
     return pairs
 
 
+def cmd_sample(args: argparse.Namespace) -> int:
+    from gptoss import sample
+
+    return sample.run(plan_serving(request_from_args(args)), args)
+
+
 def k8s_overrides(items: list[str]) -> dict[str, object]:
     """`--set key=value` pairs for the Kubernetes settings, typed like the Pulumi stack config keys."""
     from targets.kubernetes.config import ADAPTED_FIELDS, KEYS_BY_NAME, PLAN_KEYS, ConfigError
@@ -269,6 +276,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_plan_arguments(r)
     r.set_defaults(func=cmd_render)
+
+    sample_parser = sub.add_parser(
+        "sample", help="sample a JSONL of conversations with the vLLM library, harmony in and out"
+    )
+    from gptoss.sample import add_arguments as add_sample_arguments
+
+    add_sample_arguments(sample_parser)
+    add_plan_arguments(sample_parser)
+    sample_parser.set_defaults(func=cmd_sample)
 
     try:
         from smoke import cli as smoke_cli
