@@ -8,10 +8,21 @@ and starts it again when done (OnSuccess=/OnFailure=).
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
-from gptoss.render import HEADER, UnitOptions, _env, env_file_path, systemd_quote, unit_name
-from gptoss.sample import SHIPPED_PACKAGE, engine_argv
+from gptoss.render import (
+    HEADER,
+    UnitOptions,
+    _env,
+    _host_settings,
+    env_file_path,
+    options_for,
+    systemd_quote,
+    unit_name,
+)
+from gptoss.sample import SHIPPED_PACKAGE, engine_argv, sampler_sources
 from serving import Plan
 
 SAMPLE_PREFIX = "gptoss-sample"
@@ -72,3 +83,23 @@ def render_sample_unit(plan: Plan, options: UnitOptions, root: str) -> str:
         )
     )
     return re.sub(r"\n{3,}", "\n\n", text)
+
+
+def write_sample(
+    plan: Plan, out_dir: str | os.PathLike[str], options: UnitOptions | None = None, root: str | None = None
+) -> list[Path]:
+    """`gptoss render systemd`'s share: the one-shot unit, and the sampler package to copy into
+    `sampler_root(root)` (defaults: the roles' host layout)."""
+    options = options or options_for(plan)
+    root = root or _host_settings(None).root
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    unit = out / SAMPLE_UNIT
+    unit.write_text(render_sample_unit(plan, options, root))
+    package = out / SHIPPED_PACKAGE
+    package.mkdir(exist_ok=True)
+    written = [unit]
+    for name, text in sampler_sources().items():
+        (package / name).write_text(text)
+        written.append(package / name)
+    return written

