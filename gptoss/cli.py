@@ -161,7 +161,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if args.target == "systemd":
         from targets.systemd import DEFAULT_LAYOUT, write_systemd
-        from gptoss.sample_unit import write_sample
+        from targets.systemd.sample import write_sample
 
         plan = plan_serving(replace(request, paths=DEFAULT_LAYOUT.serving_paths()))
         written = write_systemd(plan, out, api_key_file=args.api_key_file)

@@ -44,6 +44,16 @@ class HostLayout:
         return f"{self.cache_dir}/uv"
 
     @property
+    def sampler_dir(self) -> str:
+        """On PYTHONPATH of the sampling one-shot: holds the shipped `gptoss_sampler` package (root's)."""
+        return f"{self.root}/lib"
+
+    @property
+    def batch_dir(self) -> str:
+        """Sampling batches in (NAME.jsonl) and results out (NAME.results.jsonl): the service user's."""
+        return f"{self.state_dir}/sample"
+
+    @property
     def upload_dir(self) -> str:
         """Where secret uploads land before they are moved into place (0700 root, same filesystem)."""
         return f"{self.config_dir}/.upload"

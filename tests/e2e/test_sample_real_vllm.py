@@ -23,14 +23,14 @@ import time
 from pathlib import Path
 
 import pytest
-
-from gptoss.render import options_for
-from gptoss.sample import SHIPPED_PACKAGE, sampler_sources
-from gptoss.sample_unit import BATCH_SUBDIR, INSTANCE, exec_start, sampler_root
-from gptoss.sampler.conversations import parse_lines
-from gptoss.sampler.harmony_io import render_prompt
-from serving import PlanRequest, ServingPaths, plan_serving
 from testbed import local_vllm, tiny_model
+
+from gptoss_sampler.conversations import parse_lines
+from gptoss_sampler.harmony_io import render_prompt
+from serving import PlanRequest, ServingPaths, plan_serving
+from targets.sample import SAMPLER_PACKAGE, sampler_sources
+from targets.systemd import HostLayout, options_for
+from targets.systemd.sample import INSTANCE, exec_start
 
 pytestmark = pytest.mark.e2e
 
@@ -177,11 +177,12 @@ def test_the_units_command_parses_the_tools_checkpoints_call_and_its_round_trip(
     plan = plan_serving(
         PlanRequest(model="gpt-oss-tiny", accelerator="cpu", model_source=str(checkpoint), paths=_paths())
     )
-    # The host layout under tmp_path: the state dir with its batch directory, the shipped sampler.
-    options = options_for(plan, venv_dir=str(venv), state_dir=str(tmp_path / "state"))
-    batch_dir = tmp_path / "state" / BATCH_SUBDIR
+    # A host layout under tmp_path: the state dir with its batch directory, the shipped sampler.
+    layout = HostLayout(root=str(tmp_path / "opt"), state_dir=str(tmp_path / "state"))
+    options = options_for(plan, layout, venv_dir=str(venv))
+    batch_dir = Path(layout.batch_dir)
     batch_dir.mkdir(parents=True)
-    package = Path(sampler_root(str(tmp_path))) / SHIPPED_PACKAGE
+    package = Path(layout.sampler_dir) / SAMPLER_PACKAGE
     package.mkdir(parents=True)
     for name, text in sampler_sources().items():
         (package / name).write_text(text)
@@ -213,9 +214,9 @@ def test_the_units_command_parses_the_tools_checkpoints_call_and_its_round_trip(
         },
     ]
     (batch_dir / "weather.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
-    argv = [w if w != INSTANCE else "weather" for w in shlex.split(exec_start(plan, options))]
+    argv = [w if w != INSTANCE else "weather" for w in shlex.split(exec_start(plan, options, layout))]
     argv[argv.index("--") : argv.index("--")] = ["--start-date", START_DATE]  # fixed date: exact prompt sizes
-    env = {**os.environ, **plan.engines[0].env, "PYTHONPATH": sampler_root(str(tmp_path))}
+    env = {**os.environ, **plan.engines[0].env, "PYTHONPATH": layout.sampler_dir}
     proc, seconds = _run(argv, env, tmp_path)
     print(f"\nunit command (tools checkpoint): {seconds:.1f} s wall; {_summary(proc.stderr)}")
 

@@ -17,7 +17,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 BASE_INSTALL_LIMIT_MB = 60
-PRODUCT = {"serving", "targets", "gptoss", "smoke", "roles", "infra"}
+PRODUCT = {"serving", "targets", "gptoss", "gptoss_sampler", "smoke", "roles", "infra"}
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

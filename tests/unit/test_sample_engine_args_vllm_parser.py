@@ -14,8 +14,8 @@ import subprocess
 
 import pytest
 
-from gptoss.sample import engine_argv
 from serving import PlanRequest, enumerate_plans, plan_serving
+from targets.sample import engine_argv
 from tests.vllm_parser_venv import REPO, ensure_parser_venv
 
 pytestmark = pytest.mark.e2e

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 
-from gptoss.sampler.conversations import parse_lines
-from gptoss.sampler.harmony_io import encoding, parse_completion, render_prompt, stop_token_ids
 from testbed.tiny_model import CHECKPOINTS
+
+from gptoss_sampler.conversations import parse_lines
+from gptoss_sampler.harmony_io import encoding, parse_completion, render_prompt, stop_token_ids
 
 TOOL = {
     "type": "function",

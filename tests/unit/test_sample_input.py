@@ -7,7 +7,7 @@ import json
 import pytest
 
 from gptoss.cli import main
-from gptoss.sampler.conversations import InputError, Sampling, ToolCall, load, parse_lines
+from gptoss_sampler.conversations import InputError, Sampling, ToolCall, load, parse_lines
 
 WEATHER_TOOL = {
     "type": "function",

@@ -18,17 +18,16 @@ from pathlib import Path
 import pytest
 
 from gptoss.cli import main
-from gptoss.sample import (
-    HOST_LAYOUT_ENV,
+from gptoss.sample import HOST_LAYOUT_ENV, local_env
+from serving import PlanRequest, enumerate_plans, plan_serving
+from targets.sample import (
     SAMPLER_DIR,
     SAMPLER_FILES,
+    SAMPLER_PACKAGE,
     SERVER_FLAGS,
-    SHIPPED_PACKAGE,
     engine_argv,
-    local_env,
     sampler_sources,
 )
-from serving import PlanRequest, enumerate_plans, plan_serving
 
 
 def test_engine_args_are_the_plans_serve_argv_without_the_server_flags():
@@ -129,7 +128,7 @@ def test_the_sampler_package_is_whole_and_imports_nothing_of_the_project():
 
 
 def test_a_shipped_copy_runs_alone_under_its_own_name(tmp_path):
-    package = tmp_path / "lib" / SHIPPED_PACKAGE
+    package = tmp_path / "lib" / SAMPLER_PACKAGE
     package.mkdir(parents=True)
     for name, text in sampler_sources().items():
         (package / name).write_text(text)
@@ -139,7 +138,7 @@ def test_a_shipped_copy_runs_alone_under_its_own_name(tmp_path):
     code = (
         "import sys, runpy; sys.modules.update(gptoss=None, serving=None, testbed=None); "
         f"sys.argv = ['x', '--dry-run', '--input', {str(source)!r}, '--output', 'o', '--', '--model', 'm']; "
-        f"runpy.run_module({SHIPPED_PACKAGE!r}, run_name='__main__')"
+        f"runpy.run_module({SAMPLER_PACKAGE!r}, run_name='__main__')"
     )
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "lib")}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)

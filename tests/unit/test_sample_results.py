@@ -12,13 +12,13 @@ import os
 import stat
 
 import pytest
-
-from gptoss.sampler import batch
-from gptoss.sampler import engine as vllm_engine
-from gptoss.sampler.conversations import parse_lines
-from gptoss.sampler.harmony_io import ParsedMessage, encoding
-from gptoss.sampler.results import failed_record, sampled_record, write_jsonl
 from testbed.tiny_model import CHECKPOINTS
+
+from gptoss_sampler import batch
+from gptoss_sampler import engine as vllm_engine
+from gptoss_sampler.conversations import parse_lines
+from gptoss_sampler.harmony_io import ParsedMessage, encoding
+from gptoss_sampler.results import failed_record, sampled_record, write_jsonl
 
 BASE = {"custom_id": "c", "line": 1, "reasoning_effort": "low", "start_date": "2025-08-05"}
 
@@ -190,7 +190,7 @@ def test_batch_samples_in_order_caps_max_tokens_and_reports_prompts_that_do_not_
 
 
 def test_cli_exit_codes_follow_the_rows(tiny_engine, tmp_path, capsys):
-    from gptoss.sampler.cli import main
+    from gptoss_sampler.cli import main
 
     source = tmp_path / "in.jsonl"
     source.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"}]}) + "\n")

@@ -9,10 +9,10 @@ import sys
 
 import pytest
 
-from gptoss.render import options_for, render_unit
-from gptoss.sample import engine_argv
-from gptoss.sample_unit import exec_start, render_sample_unit
 from serving import PlanRequest, plan_serving
+from targets.sample import engine_argv
+from targets.systemd import HostLayout, options_for, render_unit
+from targets.systemd.sample import exec_start, render_sample_unit
 
 
 def unit_values(text: str, key: str) -> list[str]:
@@ -43,7 +43,7 @@ def test_exec_start_runs_the_shipped_sampler_on_the_instance_with_the_plans_engi
 
 def test_unit_borrows_engine_0_and_gives_it_back():
     plan = h100x8()
-    text = render_sample_unit(plan, options_for(plan), "/opt/gptoss")
+    text = render_sample_unit(plan, options_for(plan))
     assert unit_values(text, "Conflicts") == ["gptoss-vllm-0.service"]
     assert unit_values(text, "OnSuccess") == unit_values(text, "OnFailure") == ["gptoss-vllm-0.service"]
     assert "gptoss-vllm-0.service" in unit_values(text, "After")[0]
@@ -58,7 +58,7 @@ def test_unit_borrows_engine_0_and_gives_it_back():
 def test_unit_is_hardened_exactly_like_the_engine_units():
     plan = h100x8()
     options = options_for(plan)
-    sample = render_sample_unit(plan, options, "/opt/gptoss")
+    sample = render_sample_unit(plan, options)
     engine = render_unit(plan, plan.engines[0], options)
     hardening = engine[engine.index("# Hardening.") : engine.index("[Install]")].strip()
     assert hardening in sample
@@ -68,14 +68,16 @@ def test_unit_is_hardened_exactly_like_the_engine_units():
 
 def test_unit_holds_no_secret_and_refuses_paths_it_cannot_write_plainly():
     plan = plan_serving(PlanRequest(model="gpt-oss-tiny", accelerator="cpu"))
-    text = render_sample_unit(plan, options_for(plan), "/opt/gptoss")
+    text = render_sample_unit(plan, options_for(plan))
     assert "VLLM_API_KEY" not in text  # the key stays in the env file; nothing here names it
+    spaced = HostLayout(state_dir="/srv/my data")
     with pytest.raises(
         ValueError, match="batch directory '/srv/my data/sample' must be a plain absolute path"
     ):
-        render_sample_unit(plan, options_for(plan, state_dir="/srv/my data"), "/opt/gptoss")
-    with pytest.raises(ValueError, match="sampler directory"):
-        render_sample_unit(plan, options_for(plan), "opt/relative")
+        render_sample_unit(plan, options_for(plan, spaced), spaced)
+    relative = HostLayout(root="opt/relative")
+    with pytest.raises(ValueError, match="sampler directory 'opt/relative/lib'"):
+        render_sample_unit(plan, options_for(plan, relative), relative)
 
 
 @pytest.mark.parametrize(
@@ -94,7 +96,7 @@ def test_systemd_analyze_verifies_the_unit_without_a_word(tmp_path, request_):
     # a venv that exists, so ExecStart's python is executable; everything else is as rendered
     options = options_for(plan, venv_dir=sys.prefix)
     path = tmp_path / "gptoss-sample@batch-1.service"
-    path.write_text(render_sample_unit(plan, options, "/opt/gptoss"))
+    path.write_text(render_sample_unit(plan, options))
     proc = subprocess.run(["systemd-analyze", "verify", str(path)], capture_output=True, text=True)
     assert proc.returncode == 0 and (proc.stdout + proc.stderr).strip() == "", proc.stdout + proc.stderr
 
@@ -104,7 +106,7 @@ def test_systemd_analyze_is_a_real_oracle_here(tmp_path):
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze is not installed (Debian: apt-get install systemd)")
     plan = plan_serving(PlanRequest(model="gpt-oss-tiny", accelerator="cpu"))
-    text = render_sample_unit(plan, options_for(plan, venv_dir=sys.prefix), "/opt/gptoss")
+    text = render_sample_unit(plan, options_for(plan, venv_dir=sys.prefix))
     path = tmp_path / "gptoss-sample@x.service"
     path.write_text(text.replace("OnSuccess=", "OnSucess="))
     proc = subprocess.run(["systemd-analyze", "verify", str(path)], capture_output=True, text=True)
@@ -113,7 +115,7 @@ def test_systemd_analyze_is_a_real_oracle_here(tmp_path):
 
 def test_render_systemd_writes_the_one_shot_and_the_sampler_package(tmp_path, capsys):
     from gptoss.cli import main
-    from gptoss.sample import SAMPLER_FILES, sampler_sources
+    from targets.sample import SAMPLER_FILES, sampler_sources
 
     assert main(["render", "systemd", "--out", str(tmp_path), "--model", "gpt-oss-tiny", "--gpu", "cpu"]) == 0
     printed = capsys.readouterr().out.split()

@@ -1,7 +1,7 @@
 """Parse `gptoss sample` engine arguments with the installed vLLM, through the sampler's own code.
 
 Runs INSIDE the parser venv (`scripts/vllm-parser-venv`) with the repository on PYTHONPATH: it calls
-`gptoss.sampler.engine.parse_engine_args`, the function a batch uses before it starts `vllm.LLM`.
+`gptoss_sampler.engine.parse_engine_args`, the function a batch uses before it starts `vllm.LLM`.
 
 stdin:  a JSON list of argv lists (engine arguments, no `vllm serve`).
 stdout: a JSON list, one {"ok": bool, "error": str|null, "parsed": {...}|null} per item, in order; `parsed`
@@ -35,7 +35,7 @@ FIELDS = (
 
 def main() -> int:
     logging.disable(logging.WARNING)
-    from gptoss.sampler.engine import EngineArgsError, parse_engine_args
+    from gptoss_sampler.engine import EngineArgsError, parse_engine_args
 
     results = []
     for argv in json.load(sys.stdin):

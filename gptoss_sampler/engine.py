@@ -1,6 +1,6 @@
 """The vLLM library side: engine arguments parsed by vLLM's own parser, `vllm.LLM`, sampling params.
 
-The engine arguments are the serving plan's (gptoss/sample.py turns a plan's `vllm serve` argv into them),
+The engine arguments are the serving plan's (targets/sample.py turns a plan's `vllm serve` argv into them),
 so the model source, max model length, tensor parallelism and recipe flags are the plan's, and vLLM's
 parser, not this module, decides what they mean. vLLM is imported only here and only when a batch runs.
 """

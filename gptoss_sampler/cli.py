@@ -1,6 +1,6 @@
 """Run one sampling batch with explicit vLLM engine arguments (what the systemd unit and the Job run).
 
-    python -m gptoss.sampler --input in.jsonl --output out.jsonl -- --model DIR --max-model-len 1024 ...
+    python -m gptoss_sampler --input in.jsonl --output out.jsonl -- --model DIR --max-model-len 1024 ...
     python -m gptoss_sampler --batch-dir /var/lib/gptoss/sample --batch NAME -- <engine arguments>
 
 The engine arguments after `--` come from the serving plan (`gptoss sample` computes them; the rendered
@@ -107,7 +107,7 @@ def split_engine_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
 def main(argv: Sequence[str] | None = None) -> int:
     ours, engine_argv = split_engine_argv(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
-        prog="python -m gptoss.sampler", description=__doc__.split("\n\n")[0], epilog="-- ENGINE ARGUMENTS"
+        prog="python -m gptoss_sampler", description=__doc__.split("\n\n")[0], epilog="-- ENGINE ARGUMENTS"
     )
     parser.add_argument("--input", type=Path, help="JSONL of conversations")
     parser.add_argument("--output", type=Path, help="JSONL of results (replaced atomically)")

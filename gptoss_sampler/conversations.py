@@ -7,7 +7,7 @@ then user, assistant and tool messages; assistant messages may carry `reasoning`
 function `tools`, `reasoning_effort`, and sampling settings. Unknown fields are refused, not ignored: a
 field that changes nothing would make a result look like something it is not.
 
-Standard library only: this package is shipped on its own to hosts and pods (see gptoss/sample.py).
+Standard library only: this package is shipped on its own to hosts and pods (see targets/sample.py).
 """
 
 from __future__ import annotations
