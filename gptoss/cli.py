@@ -159,6 +159,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     request = request_from_args(args)
     out = Path(args.out)
+    if args.sample_batch and args.target != "k8s":
+        raise ValueError(
+            "--sample-batch is for k8s: a systemd host runs a batch with `systemctl start gptoss-sample@NAME`"
+        )
     if args.target == "systemd":
         from targets.systemd import DEFAULT_LAYOUT, write_systemd
         from targets.systemd.sample import write_sample
@@ -181,7 +185,12 @@ def cmd_render(args: argparse.Namespace) -> int:
         from targets.kubernetes import default_settings, write_kubernetes
 
         settings = default_settings(args.namespace, **k8s_overrides(args.set))
-        written = write_kubernetes(plan_serving(request), out, namespace=args.namespace, settings=settings)
+        plan = plan_serving(request)
+        written = write_kubernetes(plan, out, namespace=args.namespace, settings=settings)
+        if args.sample_batch:
+            from targets.kubernetes.sample import write_sample as write_sample_job
+
+            written += write_sample_job(plan, out, settings, args.sample_batch)
     for path in written:
         print(path)
     return 0
@@ -275,6 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="prometheus-rules: an alert threshold, e.g. waiting_requests=16 or engine_down_for=2m",
+    )
+    r.add_argument(
+        "--sample-batch",
+        metavar="NAME",
+        help="k8s: also write the sampler ConfigMap and a Job sampling /models/sample/NAME.jsonl (gptoss sample)",
     )
     add_plan_arguments(r)
     r.set_defaults(func=cmd_render)

@@ -294,9 +294,9 @@ def download_job_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
     }
 
 
-def server_container(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
+def engine_resources(plan: Plan) -> dict[str, Any]:
+    """What one engine of `tensor_parallel_size` GPUs asks for (a server pod, a sampling Job)."""
     tp = plan.tensor_parallel_size
-    port = plan.request.port
     resource = plan.accelerator.k8s_resource
     requests: dict[str, str] = {
         "cpu": str(CPU_PER_GPU * tp),
@@ -311,14 +311,49 @@ def server_container(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
     resources: dict[str, Any] = {"requests": requests}
     if limits:
         resources["limits"] = limits
-    env = [*_env_list(plan.env), {"name": "HOME", "value": HOME_MOUNT}]
-    env.append(_secret_env("VLLM_API_KEY", settings.api_key_secret))
+    return resources
+
+
+def engine_mounts(plan: Plan) -> list[dict[str, Any]]:
+    """The cache volume, a writable home, and /dev/shm for tensor parallelism (see `engine_volumes`)."""
     mounts = [
         {"name": "models", "mountPath": MODELS_MOUNT},
         {"name": "home", "mountPath": HOME_MOUNT},
     ]
     if plan.shm_size_gib:
         mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
+    return mounts
+
+
+def engine_volumes(plan: Plan, settings: K8sSettings) -> list[dict[str, Any]]:
+    volumes: list[dict[str, Any]] = [_cache_volume(settings), {"name": "home", "emptyDir": {}}]
+    if plan.shm_size_gib:
+        volumes.append(
+            {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{plan.shm_size_gib}Gi"}}
+        )
+    return volumes
+
+
+def wait_for_weights_container(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
+    """An init container that holds an engine's pod until the weights are staged on the cache."""
+    return {
+        "name": "wait-for-weights",
+        "image": server_image(plan, settings),
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["sh", "-c", WAIT_FOR_WEIGHTS_SCRIPT],
+        "env": [{"name": "GPTOSS_STAGED_MARKER", "value": staged_marker(plan)}],
+        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
+        "securityContext": container_security_context(plan, settings),
+        "volumeMounts": [{"name": "models", "mountPath": MODELS_MOUNT, "readOnly": True}],
+    }
+
+
+def server_container(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
+    port = plan.request.port
+    resources = engine_resources(plan)
+    env = [*_env_list(plan.env), {"name": "HOME", "value": HOME_MOUNT}]
+    env.append(_secret_env("VLLM_API_KEY", settings.api_key_secret))
+    mounts = engine_mounts(plan)
     startup_failures = math.ceil(plan.startup_timeout_s / STARTUP_PROBE_PERIOD_S)
     return {
         "name": "vllm",
@@ -355,22 +390,8 @@ def server_container(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
 
 
 def deployment_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
-    image = server_image(plan, settings)
-    volumes: list[dict[str, Any]] = [_cache_volume(settings), {"name": "home", "emptyDir": {}}]
-    if plan.shm_size_gib:
-        volumes.append(
-            {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{plan.shm_size_gib}Gi"}}
-        )
-    init = {
-        "name": "wait-for-weights",
-        "image": image,
-        "imagePullPolicy": "IfNotPresent",
-        "command": ["sh", "-c", WAIT_FOR_WEIGHTS_SCRIPT],
-        "env": [{"name": "GPTOSS_STAGED_MARKER", "value": staged_marker(plan)}],
-        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
-        "securityContext": container_security_context(plan, settings),
-        "volumeMounts": [{"name": "models", "mountPath": MODELS_MOUNT, "readOnly": True}],
-    }
+    volumes = engine_volumes(plan, settings)
+    init = wait_for_weights_container(plan, settings)
     pod_spec: dict[str, Any] = {
         "serviceAccountName": names(settings)["service_account"],
         "automountServiceAccountToken": False,

