@@ -11,6 +11,7 @@ from pyinfra.api import DeployError, deploy
 
 from roles.ops import Secret
 from roles.preflight import check_host
+from roles.sampler import sampling_one_shot
 from roles.service import vllm_services
 from roles.settings import DEFAULTS, Plan, PlanError, Settings, plan_for, settings_from_data
 from roles.system import user_and_directories
@@ -62,4 +63,5 @@ def serve_gptoss() -> Plan:
     vllm = install_vllm(settings, plan)
     weights = stage_weights(settings, plan, venv=venv, hf_token=hf_token)
     vllm_services(settings, plan, venv=venv, api_key=api_key, installed=[vllm, weights])
+    sampling_one_shot(settings, plan, venv=venv)
     return plan

@@ -1,14 +1,16 @@
 """End to end: the real pyinfra CLI deploys the tiny model onto the systemd-nspawn test host over SSH.
 
-The tests share one deployed host and run in file order: first deploy, host checks, smoke, no-change
-deploy, kill -9 recovery, a changed setting, a failing preflight. Root, systemd-nspawn, the wheelhouse
+The tests share one deployed host and run in file order: first deploy, host checks, smoke, a sampling
+batch, no-change deploy, kill -9 recovery, a changed setting, a failing preflight. Root, systemd-nspawn, the wheelhouse
 and the tiny checkpoint are required; without them every test skips with the missing thing named (and in
 CI a skip is a failure).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -17,6 +19,7 @@ from pathlib import Path
 import pytest
 from testbed.deploy_runner import DeployRun, ensure_api_key, http_json, run_deploy, wait_for_ssh, wait_healthy
 from testbed.rootfs import cache_root
+from testbed.tiny_model import CHECKPOINTS
 
 pytestmark = pytest.mark.e2e
 
@@ -25,6 +28,7 @@ UNIT_FILE = f"/etc/systemd/system/{UNIT}"
 ENV_FILE = "/etc/gptoss/gptoss-vllm-0.env"
 PORT = 8000
 MODEL = "gpt-oss-tiny"
+SAMPLE_DIR = "/var/lib/gptoss/sample"  # targets.systemd.HostLayout().batch_dir
 GROUP_DATA = Path(__file__).resolve().parents[2] / "group_data" / "testbed.py"
 
 
@@ -138,6 +142,33 @@ def test_smoke_passes(deployed):
     proc = deployed.smoke()
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert deployed.api_key not in proc.stdout + proc.stderr
+
+
+def test_a_sampling_batch_runs_in_place_of_engine_0_and_gives_it_back(deployed):
+    """`systemctl start gptoss-sample@NAME`, installed by the deploy, samples with the host's vLLM venv and
+    harmony: the chat checkpoint's analysis and final come back parsed; engine 0 is stopped for the batch
+    (Conflicts=) and serves again after it (OnSuccess=)."""
+    h = deployed.host
+    chat = CHECKPOINTS["chat"]
+    pid = deployed.main_pid()
+    line = json.dumps({"custom_id": "hello", "messages": [{"role": "user", "content": "Say hello."}]})
+    h.run_expect([0], f"printf '%s\\n' {shlex.quote(line)} > {SAMPLE_DIR}/e2e.jsonl")
+    started = time.monotonic()
+    run = h.run("timeout 900 systemctl start gptoss-sample@e2e.service")
+    seconds = time.monotonic() - started
+    journal = h.check_output("journalctl -u gptoss-sample@e2e.service --no-pager -o cat")
+    assert run.rc == 0, journal[-4000:]
+    (record,) = [json.loads(x) for x in h.file(f"{SAMPLE_DIR}/e2e.results.jsonl").content_string.splitlines()]
+    assert (record["analysis"], record["final"], record["finish_reason"]) == (
+        chat.reasoning,
+        chat.answer,
+        "stop",
+    )
+    assert h.file(f"{SAMPLE_DIR}/e2e.results.jsonl").user == "vllm"
+    assert deployed.api_key not in journal
+    wait_healthy(deployed.base, deadline_s=360)
+    assert deployed.main_pid() not in (pid, 0)
+    print(f"sampling batch on the test host (systemctl start, engine 0 stopped and back): {seconds:.1f} s")
 
 
 def test_second_deploy_changes_nothing_and_does_not_restart(deployed):
