@@ -19,12 +19,12 @@ from targets.systemd.layout import DEFAULT_LAYOUT, HostLayout
 from targets.systemd.render import (
     HEADER,
     UnitOptions,
-    _env,
     env_file_path,
     options_for,
     systemd_quote,
     unit_name,
 )
+from targets.templates import template_env
 
 SAMPLE_PREFIX = "gptoss-sample"
 SAMPLE_UNIT = f"{SAMPLE_PREFIX}@.service"
@@ -57,7 +57,7 @@ def exec_start(plan: Plan, options: UnitOptions, layout: HostLayout = DEFAULT_LA
 def render_sample_unit(plan: Plan, options: UnitOptions, layout: HostLayout = DEFAULT_LAYOUT) -> str:
     engine = plan.engines[0]
     text = (
-        _env()
+        template_env("targets.systemd")
         .get_template(SAMPLE_TEMPLATE)
         .render(
             header=HEADER,
