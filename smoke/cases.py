@@ -15,7 +15,11 @@ from typing import Any
 
 import jsonschema
 
+from smoke.redact import Redactor
+
 DEFAULT_CASES_PATH = Path(__file__).parent / "cases" / "tool_calls.jsonl"
+# A cases file is a few kilobytes; a larger one is the wrong file (and /dev/zero must not fill memory).
+MAX_CASES_FILE_BYTES = 8 * 1024 * 1024
 
 # The shape of one line of a cases file.
 CASE_SCHEMA: dict[str, Any] = {
@@ -122,9 +126,16 @@ def parse_case(obj: Any, where: str) -> ToolCase:
 def load_cases(path: Path | str = DEFAULT_CASES_PATH) -> list[ToolCase]:
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CASES_FILE_BYTES + 1)
     except OSError as exc:
         raise CaseFileError(f"cannot read tool cases file {path}: {exc.strerror}") from None
+    if len(raw) > MAX_CASES_FILE_BYTES:
+        raise CaseFileError(f"tool cases file {path} is larger than {MAX_CASES_FILE_BYTES} bytes")
+    try:
+        lines = raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise CaseFileError(f"tool cases file {path} is not UTF-8 text (byte {exc.start})") from None
     cases: list[ToolCase] = []
     seen: set[str] = set()
     for number, line in enumerate(lines, start=1):
@@ -135,6 +146,8 @@ def load_cases(path: Path | str = DEFAULT_CASES_PATH) -> list[ToolCase]:
             obj = json.loads(line)
         except ValueError as exc:
             raise CaseFileError(f"{where}: not valid JSON: {exc}") from None
+        except RecursionError:
+            raise CaseFileError(f"{where}: JSON nested too deeply to be a tool case") from None
         case = parse_case(obj, where)
         if case.id in seen:
             raise CaseFileError(f"{where}: duplicate case id {case.id!r}")
@@ -162,6 +175,8 @@ def validate_arguments(arguments: Any, schema: dict[str, Any]) -> str | None:
     except jsonschema.ValidationError as exc:
         path = "/".join(str(p) for p in exc.absolute_path)
         return f"{path + ': ' if path else ''}{exc.message}"
+    except RecursionError:
+        return "nested too deeply to validate"
     return None
 
 
@@ -172,31 +187,46 @@ class TrialOutcome:
     arguments: Any = None
 
 
-def judge_call(case: ToolCase, name: str | None, raw_arguments: Any, *, strict: bool) -> TrialOutcome:
-    """Judge one tool call against a case: right function, JSON arguments, schema-valid, exact if strict."""
+def judge_call(
+    case: ToolCase, name: Any, raw_arguments: Any, *, strict: bool, redact: Redactor | None = None
+) -> TrialOutcome:
+    """Judge one tool call against a case: right function, JSON arguments, schema-valid, exact if strict.
+
+    Everything quoted back from the server is redacted with `redact` before it is cut short.
+    """
+    redact = redact or Redactor()
+
+    def show(value: Any, limit: int = 160) -> str:
+        return repr(redact.clip(value if isinstance(value, str) else json.dumps(value, default=str), limit))
+
     if not name:
         return TrialOutcome(False, f"no tool call (expected {case.tool_name})")
     if name != case.tool_name:
-        return TrialOutcome(False, f"called {name!r}, expected {case.tool_name!r}")
+        return TrialOutcome(False, f"called {show(name, 80)}, expected {case.tool_name!r}")
     if isinstance(raw_arguments, dict):
         args = raw_arguments  # some servers hand back a parsed object instead of a JSON string
+    elif not isinstance(raw_arguments, str):
+        return TrialOutcome(
+            False, f"arguments are neither a JSON string nor an object: {show(raw_arguments)}"
+        )
     else:
         try:
             args = json.loads(raw_arguments or "")
-        except (TypeError, ValueError) as exc:
-            return TrialOutcome(False, f"arguments are not JSON ({exc}): {str(raw_arguments)[:160]!r}")
+        except (ValueError, RecursionError) as exc:
+            why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            return TrialOutcome(False, f"arguments are not JSON ({why}): {show(raw_arguments)}")
     if not isinstance(args, dict):
-        return TrialOutcome(
-            False, f"arguments are JSON but not an object: {str(raw_arguments)[:160]!r}", args
-        )
+        return TrialOutcome(False, f"arguments are JSON but not an object: {show(raw_arguments)}", args)
     problem = validate_arguments(args, case.parameters)
     if problem:
-        return TrialOutcome(False, f"arguments {json.dumps(args)} break the tool schema: {problem}", args)
+        return TrialOutcome(
+            False, f"arguments {show(args, 300)} break the tool schema: {redact.clip(problem, 300)}", args
+        )
     if strict and args != case.expected_arguments:
         return TrialOutcome(
-            False, f"strict: got {json.dumps(args)}, expected {json.dumps(case.expected_arguments)}", args
+            False, f"strict: got {show(args, 300)}, expected {json.dumps(case.expected_arguments)}", args
         )
-    return TrialOutcome(True, f"{name}({json.dumps(args)})", args)
+    return TrialOutcome(True, f"{name}({redact.clip(json.dumps(args), 300)})", args)
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:

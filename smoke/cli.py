@@ -7,6 +7,7 @@ named in --checks), 1 a check failed, 2 bad usage (unknown check, unreadable cas
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -19,9 +20,14 @@ from smoke.cases import DEFAULT_CASES_PATH, CaseFileError, load_cases, select_ca
 from smoke.checks import CHECKS, GROUPS, SelectionError, select
 from smoke.context import LoadOptions, SmokeOptions
 from smoke.endpoint import PROFILES, Endpoint, Redactor
+from smoke.keyfile import KeyFileError, read_api_key_file
+from smoke.limits import DEFAULT_MAX_RESPONSE_BYTES
 from smoke.report import render_json, render_junit, render_table
 from smoke.result import CheckResult
 from smoke.runner import SmokeReport, run_smoke
+
+# Seconds: a day is already far past any sensible wait, and larger values overflow socket timeouts.
+MAX_SECONDS = 86_400.0
 
 
 def _positive_int(text: str) -> int:
@@ -33,8 +39,22 @@ def _positive_int(text: str) -> int:
 
 def _positive_float(text: str) -> float:
     value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {value}")
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number more than 0, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = _positive_float(text)
+    if value > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_SECONDS:g} seconds (a day), got {text!r}")
+    return value
+
+
+def _byte_count(text: str) -> int:
+    value = _positive_int(text)
+    if value < 1024:
+        raise argparse.ArgumentTypeError(f"must be at least 1024 bytes, got {value}")
     return value
 
 
@@ -58,15 +78,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="environment variable holding the API key (default: OPENAI_API_KEY); the key is never printed",
     )
     ep.add_argument(
-        "--timeout", type=_positive_float, default=120.0, metavar="S", help="per request (default 120)"
+        "--api-key-file",
+        type=Path,
+        metavar="FILE",
+        help="read the API key from FILE instead (0600 or stricter, as ssh wants its keys); never printed",
     )
-    ep.add_argument("--connect-timeout", type=_positive_float, default=5.0, metavar="S", help="default 5")
+    ep.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=120.0,
+        metavar="S",
+        help="total per request, however the server paces its bytes (default 120)",
+    )
+    ep.add_argument("--connect-timeout", type=_seconds, default=5.0, metavar="S", help="default 5")
     ep.add_argument(
         "--ready-timeout",
-        type=_positive_float,
+        type=_seconds,
         default=600.0,
         metavar="S",
         help="readiness deadline (default 600)",
+    )
+    ep.add_argument(
+        "--check-timeout",
+        type=_seconds,
+        default=600.0,
+        metavar="S",
+        help="total per check other than readiness, all its requests together (default 600)",
+    )
+    ep.add_argument(
+        "--max-response-bytes",
+        type=_byte_count,
+        default=DEFAULT_MAX_RESPONSE_BYTES,
+        metavar="N",
+        help=f"stop reading a response past N bytes (default {DEFAULT_MAX_RESPONSE_BYTES}, 8 MiB)",
     )
 
     sel = parser.add_argument_group("what to check")
@@ -178,6 +222,8 @@ def build_options(args: argparse.Namespace) -> SmokeOptions:
         runs=args.runs,
         pass_criterion=args.pass_criterion,
         ready_timeout_s=args.ready_timeout,
+        check_timeout_s=args.check_timeout,
+        max_response_bytes=args.max_response_bytes,
         load=LoadOptions(
             concurrency=args.load_concurrency,
             requests=args.load_requests,
@@ -197,6 +243,7 @@ def build_endpoints(args: argparse.Namespace) -> list[Endpoint]:
     if not args.model:
         raise ValueError("--model is required: the served model name, e.g. --model openai/gpt-oss-20b")
     urls = args.base_urls or [PROFILES[args.profile].example_base_url]
+    api_key = read_api_key_file(args.api_key_file) if args.api_key_file else None
     return [
         Endpoint.from_env(
             url,
@@ -205,9 +252,24 @@ def build_endpoints(args: argparse.Namespace) -> list[Endpoint]:
             profile=args.profile,
             request_timeout_s=args.timeout,
             connect_timeout_s=args.connect_timeout,
+            api_key=api_key,
         )
         for url in urls
     ]
+
+
+def check_report_path(path: str | Path | None, flag: str) -> None:
+    """Refuse, before any check runs, a report path that can not be written."""
+    if path is None or str(path) == "-":
+        return
+    target = Path(path)
+    parent = target.parent
+    if target.is_dir():
+        raise ValueError(f"{flag} {target} is a directory; name a file to write the report to")
+    if not parent.is_dir():
+        raise ValueError(f"{flag} {target}: the directory {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise ValueError(f"{flag} {target} is not writable by this user")
 
 
 def _use_colour(args: argparse.Namespace) -> bool:
@@ -222,14 +284,26 @@ def _progress(result: CheckResult) -> None:
 
 
 def write_reports(report: SmokeReport, args: argparse.Namespace, redact: Redactor) -> None:
+    """Print the table (or JSON) and write the report files; an OSError names the file it failed on."""
     if args.json == "-":
         print(render_json(report, redact))
     else:
         print(render_table(report, redact, colour=_use_colour(args), verbose=args.verbose))
         if args.json:
-            Path(args.json).write_text(render_json(report, redact) + "\n", encoding="utf-8")
+            _write(Path(args.json), render_json(report, redact) + "\n", "--json")
     if args.junit:
-        args.junit.write_text(render_junit(report, redact), encoding="utf-8")
+        _write(args.junit, render_junit(report, redact), "--junit")
+
+
+def _write(path: Path, text: str, flag: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ReportWriteError(f"{flag} {path}: cannot write the report: {exc.strerror}") from None
+
+
+class ReportWriteError(OSError):
+    pass
 
 
 def run(
@@ -246,7 +320,9 @@ def run(
         names, explicit = select(args.checks, args.skip)
         options = build_options(args)
         endpoints = build_endpoints(args)
-    except (SelectionError, CaseFileError, ValueError) as exc:
+        check_report_path(args.json, "--json")
+        check_report_path(args.junit, "--junit")
+    except (SelectionError, CaseFileError, KeyFileError, ValueError) as exc:
         print(f"gptoss smoke: error: {exc}", file=sys.stderr)
         return 2
     redact = Redactor.for_endpoints(endpoints)
@@ -266,7 +342,11 @@ def run(
         async_client_factory=async_client_factory,
         on_result=progress,
     )
-    write_reports(report, args, redact)
+    try:
+        write_reports(report, args, redact)
+    except ReportWriteError as exc:
+        print(f"gptoss smoke: error: {exc}", file=sys.stderr)
+        return 2
     return report.exit_code
 
 

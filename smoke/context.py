@@ -11,6 +11,8 @@ import httpx
 
 from smoke.cases import DEFAULT_CASES_PATH, ToolCase, load_cases
 from smoke.endpoint import Endpoint
+from smoke.limits import DEFAULT_MAX_RESPONSE_BYTES
+from smoke.redact import Redactor
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,9 @@ class SmokeOptions:
     runs: int = 1
     pass_criterion: Literal["pass^k", "pass@k"] = "pass^k"
     ready_timeout_s: float = 600.0
+    # Every other check, all its requests together (the load probe included).
+    check_timeout_s: float = 600.0
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     load: LoadOptions = field(default_factory=LoadOptions)
 
     def cases(self) -> tuple[ToolCase, ...]:
@@ -74,7 +79,25 @@ class CheckContext:
     monotonic: Callable[[], float] = time.monotonic
     # Facts one check leaves for later ones (e.g. which reasoning field the server uses).
     facts: dict[str, Any] = field(default_factory=dict)
+    # Masks the endpoint's secrets in server text; built from the endpoint when not given.
+    redact: Redactor = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.redact is None:
+            self.redact = Redactor.for_endpoints([self.endpoint])
 
     def timeout(self, seconds: float | None = None) -> httpx.Timeout:
+        """Per socket operation; the total for a request is `request_budget`'s deadline."""
         total = seconds if seconds is not None else self.endpoint.request_timeout_s
         return httpx.Timeout(total, connect=min(self.endpoint.connect_timeout_s, total))
+
+    def request_budget(self, seconds: float | None = None, name: str | None = None) -> tuple[float, str]:
+        """(seconds, what sets them) for one request's total deadline: --timeout unless a check sets
+        a shorter one of its own (`name` says which, for the message)."""
+        if seconds is None or seconds == self.endpoint.request_timeout_s:
+            return self.endpoint.request_timeout_s, "--timeout"
+        return seconds, name or "this probe's own limit"
+
+    def quote(self, text: Any, limit: int = 80) -> str:
+        """Server text for a sub-check detail: redacted first, then cut to `limit`, then quoted."""
+        return repr(self.redact.clip(str(text), limit))

@@ -5,6 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+import httpx
+
+from smoke.redact import Redactor, strip_userinfo
+
+__all__ = ["CONFIGURED_KEY", "PROFILES", "Endpoint", "Profile", "Redactor", "check_base_url"]
+
 # Marks "use the configured key" apart from an explicit None (no key at all).
 CONFIGURED_KEY = object()
 
@@ -80,23 +86,27 @@ class Endpoint:
         request_timeout_s: float = 120.0,
         connect_timeout_s: float = 5.0,
         environ: dict[str, str] | None = None,
+        api_key: str | None = None,
     ) -> Endpoint:
+        """`api_key` wins over the environment (it comes from --api-key-file)."""
         env = os.environ if environ is None else environ
         if profile not in PROFILES:
             raise ValueError(f"unknown profile {profile!r}: use one of {', '.join(sorted(PROFILES))}")
-        if not base_url.startswith(("http://", "https://")):
-            raise ValueError(
-                f"base URL {base_url!r} must start with http:// or https:// (e.g. {PROFILES[profile].example_base_url})"
-            )
+        check_base_url(base_url, PROFILES[profile].example_base_url)
         return cls(
             base_url=base_url,
             model=model,
             api_key_env=api_key_env,
-            api_key=env.get(api_key_env) or None,
+            api_key=(env.get(api_key_env) or None) if api_key is None else api_key,
             profile=PROFILES[profile],
             request_timeout_s=request_timeout_s,
             connect_timeout_s=connect_timeout_s,
         )
+
+    @property
+    def display_url(self) -> str:
+        """The base URL as printed: any `user:password@` is masked."""
+        return strip_userinfo(self.base_url)
 
     @property
     def root_url(self) -> str:
@@ -114,18 +124,21 @@ class Endpoint:
         return {"Authorization": f"Bearer {key}"} if key else {}
 
 
-class Redactor:
-    """Replaces every secret it knows with `***` (keys must never reach output, evidence or reports)."""
-
-    def __init__(self, secrets: list[str] | tuple[str, ...] = ()) -> None:
-        # Longest first, so a secret that contains another is replaced whole.
-        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    @classmethod
-    def for_endpoints(cls, endpoints: list[Endpoint]) -> Redactor:
-        return cls([e.api_key for e in endpoints if e.api_key])
+def check_base_url(url: str, example: str) -> None:
+    """Refuse, in one sentence, a base URL the client could not use (the message masks any password)."""
+    shown = repr(strip_userinfo(url))
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"base URL {shown} must start with http:// or https:// (e.g. {example})")
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise ValueError(f"base URL {shown} contains whitespace or control characters (e.g. {example})")
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        problem = str(exc).split(":")[0].lower()
+        raise ValueError(f"base URL {shown} is not a valid URL ({problem}); e.g. {example}") from None
+    if not parsed.host:
+        raise ValueError(f"base URL {shown} names no host (e.g. {example})")
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise ValueError(f"base URL {shown} has port {parsed.port}; a port is 1..65535 (e.g. {example})")
+    if parsed.query or parsed.fragment:
+        raise ValueError(f"base URL {shown} must not carry a query or fragment (e.g. {example})")

@@ -1,8 +1,12 @@
-"""Thin HTTP helpers over an injected httpx client: timed requests, server-sent events, readable errors."""
+"""Thin HTTP helpers over an injected httpx client: timed requests, server-sent events, readable errors.
+
+Every read is bounded (`smoke.limits`): a total deadline per request, inside the check's own deadline, and
+a size cap per response. Server text is redacted as it is read, before anything can cut it short.
+"""
 
 from __future__ import annotations
 
-import json
+import codecs
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +15,8 @@ import httpx
 
 from smoke.context import CheckContext
 from smoke.endpoint import CONFIGURED_KEY
+from smoke.limits import BodyBudget, ClientLimit, DeadlineExceeded, LineSplitter, refuse_compressed, within
+from smoke.redact import strip_userinfo
 from smoke.result import Recorder
 
 EXCERPT_CHARS = 800
@@ -26,6 +32,7 @@ class Exchange:
     elapsed_s: float
     text: str
     data: Any = None  # parsed JSON body, or None when the body is not JSON
+    location: str = ""  # where a redirect pointed (never followed)
 
     @property
     def ok(self) -> bool:
@@ -59,16 +66,17 @@ def expect_ok(rec: Recorder, reply: Exchange | StreamCapture, name: str = "http_
     if reply.ok:
         rec.sub(name, True, f"HTTP {reply.status}")
         return True
-    rec.sub(name, False, f"HTTP {reply.status}: {reply.error_message()[:200]}")
+    if isinstance(reply, Exchange) and 300 <= reply.status < 400 and reply.location:
+        rec.sub(
+            name,
+            False,
+            f"HTTP {reply.status}: redirected to {reply.location[:200]}, which the smoke client does not "
+            "follow (the key would go along); point --base-url at the final address",
+        )
+    else:
+        rec.sub(name, False, f"HTTP {reply.status}: {reply.error_message()[:200]}")  # redacted as read
     rec.add_evidence(reply.evidence())
     return False
-
-
-def _parse_json(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
 
 
 def request(
@@ -80,24 +88,42 @@ def request(
     content: bytes | None = None,
     api_key: Any = CONFIGURED_KEY,
     timeout_s: float | None = None,
+    limit_name: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> Exchange:
-    """Send one request; transport errors (timeouts, refused connections) propagate as httpx errors."""
+    """Send one request and read the answer within the request's total deadline and the size cap.
+
+    Transport errors (timeouts, refused connections, a body past the cap) propagate as httpx errors.
+    """
     ep = ctx.endpoint
     url = path_or_url if path_or_url.startswith(("http://", "https://")) else ep.url(path_or_url)
     hdrs = ep.auth_headers(api_key)
     if headers:
         hdrs.update(headers)
-    kwargs: dict[str, Any] = {"headers": hdrs, "timeout": ctx.timeout(timeout_s)}
+    kwargs: dict[str, Any] = {"headers": hdrs}
     if json_body is not None:
         kwargs["json"] = json_body
     if content is not None:
         kwargs["content"] = content
-    start = time.perf_counter()
-    resp = ctx.client.request(method, url, **kwargs)
-    elapsed = time.perf_counter() - start
-    text = resp.text
-    return Exchange(method, url, resp.status_code, elapsed, text, _parse_json(text))
+    budget = BodyBudget(ctx.options.max_response_bytes)
+    with within(*ctx.request_budget(timeout_s, limit_name)):
+        start = time.perf_counter()
+        with ctx.client.stream(method, url, timeout=ctx.timeout(timeout_s), **kwargs) as resp:
+            refuse_compressed(resp)
+            body = b"".join([budget.take(chunk) for chunk in resp.iter_bytes()])
+        elapsed = time.perf_counter() - start
+    text = ctx.redact(body.decode(_charset(resp), "replace"))
+    location = ctx.redact(strip_userinfo(resp.headers.get("location", "")))
+    return Exchange(
+        method, strip_userinfo(url), resp.status_code, elapsed, text, budget.parse_json(text), location
+    )
+
+
+def _charset(resp: httpx.Response) -> str:
+    try:
+        return codecs.lookup(resp.charset_encoding or "utf-8").name
+    except LookupError:
+        return "utf-8"
 
 
 def post(ctx: CheckContext, path: str, body: Any, **kwargs: Any) -> Exchange:
@@ -110,7 +136,10 @@ def get(ctx: CheckContext, path: str, **kwargs: Any) -> Exchange:
 
 @dataclass
 class StreamCapture:
-    """Everything one server-sent-events response delivered, with arrival times (seconds from send)."""
+    """Everything one server-sent-events response delivered, with arrival times (seconds from send).
+
+    Server text in it (`error_text`, `raw_excerpt`, `parse_errors`) is redacted as it arrives.
+    """
 
     method: str
     url: str
@@ -121,6 +150,7 @@ class StreamCapture:
     done: bool = False
     data_after_done: bool = False
     error_text: str = ""
+    error_data: Any = None
     total_s: float = 0.0
     raw_excerpt: str = ""
 
@@ -129,7 +159,7 @@ class StreamCapture:
         return 200 <= self.status < 300
 
     def error_message(self) -> str:
-        return error_message(_parse_json(self.error_text), self.error_text)
+        return error_message(self.error_data, self.error_text)
 
     def evidence(self) -> str:
         if not self.ok:
@@ -140,21 +170,38 @@ class StreamCapture:
         )
 
 
-class _SseAccumulator:
-    """Parses `data:` lines as they arrive; shared by the sync and async readers."""
+class _SseReader:
+    """Parses `data:` lines as they arrive, within the size cap; shared by the sync and async readers."""
 
-    def __init__(self, capture: StreamCapture, start: float) -> None:
+    def __init__(self, ctx: CheckContext, capture: StreamCapture) -> None:
         self.capture = capture
-        self.start = start
+        self.redact = ctx.redact
+        self.budget = BodyBudget(ctx.options.max_response_bytes)
+        self.start = time.perf_counter()
+        self._lines = LineSplitter()
         self._raw: list[str] = []
         self._raw_len = 0
+        self._error: list[bytes] = []
 
-    def feed(self, line: str) -> None:
+    def begin(self, resp: httpx.Response) -> None:
+        self.capture.status = resp.status_code
+        self.capture.content_type = resp.headers.get("content-type", "")
+        refuse_compressed(resp)
+
+    def chunk(self, data: bytes) -> None:
+        self.budget.take(data)
+        if not self.capture.ok:
+            self._error.append(data)
+            return
         now = time.perf_counter() - self.start
+        for line in self._lines.feed(data):
+            self._feed(line, now)
+
+    def _feed(self, line: str, now: float) -> None:
+        line = self.redact(line)
         if self._raw_len < EXCERPT_CHARS:
-            self._raw.append(line)
+            self._raw.append(line[:EXCERPT_CHARS])
             self._raw_len += len(line) + 1
-        line = line.rstrip("\r")
         if not line.startswith("data:"):
             return  # blank separators, comments (":") and `event:` lines carry no payload here
         payload = line[len("data:") :].strip()
@@ -164,41 +211,43 @@ class _SseAccumulator:
         if payload == "[DONE]":
             self.capture.done = True
             return
-        try:
-            obj = json.loads(payload)
-        except ValueError as exc:
-            self.capture.parse_errors.append(f"{exc}: {payload[:120]}")
-            return
+        obj = self.budget.parse_json(payload)
         if isinstance(obj, dict):
             self.capture.events.append((now, obj))
+        elif obj is None:
+            self.capture.parse_errors.append(f"not JSON: {payload[:120]}")
         else:
             self.capture.parse_errors.append(f"event is not a JSON object: {payload[:120]}")
 
-    def finish(self) -> None:
-        self.capture.total_s = time.perf_counter() - self.start
+    def finish(self) -> StreamCapture:
+        now = time.perf_counter() - self.start
+        for line in self._lines.close():
+            self._feed(line, now)
+        if self._error:
+            raw = b"".join(self._error)
+            self.capture.error_text = self.redact(raw.decode("utf-8", "replace"))
+            self.capture.error_data = self.budget.parse_json(self.capture.error_text)
+        self.capture.total_s = now
         self.capture.raw_excerpt = "\n".join(self._raw)
+        return self.capture
 
 
 def stream(
     ctx: CheckContext, path: str, body: dict[str, Any], *, timeout_s: float | None = None
 ) -> StreamCapture:
-    """POST with `stream: true` and read server-sent events to the end."""
+    """POST with `stream: true` and read server-sent events to the end, the deadline or the cap."""
     url = ctx.endpoint.url(path)
-    capture = StreamCapture("POST", url, 0)
-    start = time.perf_counter()
-    acc = _SseAccumulator(capture, start)
-    with ctx.client.stream(
-        "POST", url, json=body, headers=ctx.endpoint.auth_headers(), timeout=ctx.timeout(timeout_s)
-    ) as resp:
-        capture.status = resp.status_code
-        capture.content_type = resp.headers.get("content-type", "")
-        if not (200 <= resp.status_code < 300):
-            capture.error_text = resp.read().decode("utf-8", "replace")
-        else:
-            for line in resp.iter_lines():
-                acc.feed(line)
-    acc.finish()
-    return capture
+    reader = _SseReader(ctx, StreamCapture("POST", strip_userinfo(url), 0))
+    with (
+        within(*ctx.request_budget(timeout_s)),
+        ctx.client.stream(
+            "POST", url, json=body, headers=ctx.endpoint.auth_headers(), timeout=ctx.timeout(timeout_s)
+        ) as resp,
+    ):
+        reader.begin(resp)
+        for chunk in resp.iter_bytes():
+            reader.chunk(chunk)
+    return reader.finish()
 
 
 async def astream(
@@ -211,25 +260,21 @@ async def astream(
 ) -> StreamCapture:
     """The async twin of `stream`, for concurrent load."""
     url = ctx.endpoint.url(path)
-    capture = StreamCapture("POST", url, 0)
-    start = time.perf_counter()
-    acc = _SseAccumulator(capture, start)
-    async with client.stream(
-        "POST", url, json=body, headers=ctx.endpoint.auth_headers(), timeout=ctx.timeout(timeout_s)
-    ) as resp:
-        capture.status = resp.status_code
-        capture.content_type = resp.headers.get("content-type", "")
-        if not (200 <= resp.status_code < 300):
-            capture.error_text = (await resp.aread()).decode("utf-8", "replace")
-        else:
-            async for line in resp.aiter_lines():
-                acc.feed(line)
-    acc.finish()
-    return capture
+    reader = _SseReader(ctx, StreamCapture("POST", strip_userinfo(url), 0))
+    with within(*ctx.request_budget(timeout_s)):
+        async with client.stream(
+            "POST", url, json=body, headers=ctx.endpoint.auth_headers(), timeout=ctx.timeout(timeout_s)
+        ) as resp:
+            reader.begin(resp)
+            async for chunk in resp.aiter_bytes():
+                reader.chunk(chunk)
+    return reader.finish()
 
 
 def describe_transport_error(exc: BaseException, what: str, timeout_s: float) -> str:
     """Say what went wrong on the wire in words that point at a fix."""
+    if isinstance(exc, DeadlineExceeded | ClientLimit):
+        return f"{exc} ({what})"
     if isinstance(exc, httpx.TimeoutException):
         kind = {
             httpx.ConnectTimeout: "connecting",

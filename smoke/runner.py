@@ -14,7 +14,10 @@ from smoke.checks import CHECKS
 from smoke.context import CheckContext, SmokeOptions
 from smoke.endpoint import Endpoint
 from smoke.http import describe_transport_error
+from smoke.limits import within
+from smoke.redact import Redactor
 from smoke.result import CheckResult, Recorder, skipped
+from smoke.transport import guarded_async_client, guarded_client
 
 
 @dataclass
@@ -45,17 +48,29 @@ class SmokeReport:
         return sum(r.timings.get("wait_s", 0.0) for r in self.results if r.name == "readiness")
 
 
+def check_budget(options: SmokeOptions, name: str) -> tuple[float, str]:
+    """(seconds, the option that sets them): the total time one check may take, all its requests together."""
+    if name == "readiness":
+        return options.ready_timeout_s, "--ready-timeout"
+    return options.check_timeout_s, "--check-timeout"
+
+
 def _run_one(ctx: CheckContext, name: str) -> CheckResult:
     spec = CHECKS[name]
     rec = Recorder(name)
     start = time.perf_counter()
     try:
-        result = spec.fn(ctx, rec)
+        with within(*check_budget(ctx.options, name)):
+            result = spec.fn(ctx, rec)
     except httpx.HTTPError as exc:
         result = rec.fail("request", describe_transport_error(exc, name, ctx.endpoint.request_timeout_s))
     except Exception as exc:  # a bug or a server answer we did not foresee: report it, never crash the run
         tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        result = rec.fail("unexpected", f"{type(exc).__name__}: {exc}", evidence=tb)
+        result = rec.fail(
+            "unexpected",
+            ctx.redact.clip(f"{type(exc).__name__}: {exc}", 500),
+            evidence=ctx.redact.clip(tb, 800),
+        )
     result.timings.setdefault("total_s", time.perf_counter() - start)
     return result
 
@@ -70,8 +85,9 @@ def run_endpoint(
     sleep: Callable[[float], None] = time.sleep,
     monotonic: Callable[[], float] = time.monotonic,
     on_result: Callable[[CheckResult], Any] | None = None,
+    redact: Redactor | None = None,
 ) -> list[CheckResult]:
-    ctx_kwargs: dict[str, Any] = {"sleep": sleep, "monotonic": monotonic}
+    ctx_kwargs: dict[str, Any] = {"sleep": sleep, "monotonic": monotonic, "redact": redact}
     if async_client_factory is not None:
         ctx_kwargs["async_client_factory"] = async_client_factory
     ctx = CheckContext(endpoint=endpoint, options=options, client=client, **ctx_kwargs)
@@ -84,7 +100,7 @@ def run_endpoint(
             result = _run_one(ctx, name)
             if name == "readiness" and not result.passed:
                 blocked = "not run: the endpoint is not ready (see readiness)"
-        result.endpoint = endpoint.base_url
+        result.endpoint = endpoint.display_url
         results.append(result)
         if on_result is not None:
             on_result(result)
@@ -103,9 +119,20 @@ def run_smoke(
     monotonic: Callable[[], float] = time.monotonic,
     on_result: Callable[[CheckResult], Any] | None = None,
 ) -> SmokeReport:
-    """Run `names` against every endpoint in turn (one per replica); clients are injectable for tests."""
+    """Run `names` against every endpoint in turn (one per replica); clients are injectable for tests.
+
+    Without injected clients it makes guarded ones (`smoke.transport`): they reach only these endpoints
+    and hold every socket operation to the deadline and every body to the size cap.
+    """
+    urls = [e.base_url for e in endpoints]
     own_client = client is None
-    http = client if client is not None else httpx.Client()
+    http = client if client is not None else guarded_client(urls, options.max_response_bytes)
+    if async_client_factory is None:
+
+        def async_client_factory() -> httpx.AsyncClient:
+            return guarded_async_client(urls, options.max_response_bytes)
+
+    redact = Redactor.for_endpoints(endpoints)
     start = time.perf_counter()
     try:
         results: list[CheckResult] = []
@@ -119,6 +146,7 @@ def run_smoke(
                 sleep=sleep,
                 monotonic=monotonic,
                 on_result=on_result,
+                redact=redact,
             )
     finally:
         if own_client:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from smoke.context import CheckContext
@@ -20,6 +21,18 @@ def chat_body(ctx: CheckContext, prompt: str = CHAT_PROMPT, **extra: Any) -> dic
         "max_tokens": ctx.options.max_tokens,
         **extra,
     }
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """`value` when the server sent an object there, else an empty one (garbage is judged, not crashed on)."""
+    return value if isinstance(value, dict) else {}
+
+
+def text_of(value: Any) -> str:
+    """A text field as a string: empty when missing, JSON when the server sent something else there."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    return json.dumps(value, default=str)
 
 
 def first_choice(ex: Exchange) -> dict[str, Any] | None:
@@ -54,7 +67,10 @@ def check_finish_reason(rec: Recorder, finish: Any, expected: str, max_tokens: i
             f"'length': the answer was cut at max_tokens={max_tokens}; raise --max-tokens",
         )
     else:
-        rec.sub("finish_reason", finish == expected, f"{finish!r} (expected {expected!r})")
+        shown = (
+            repr(finish) if finish is None or (isinstance(finish, str) and len(finish) < 40) else "garbage"
+        )
+        rec.sub("finish_reason", finish == expected, f"{shown} (expected {expected!r})")
 
 
 def check_usage(rec: Recorder, usage: Any) -> None:
@@ -76,8 +92,8 @@ def check_chat(ctx: CheckContext, rec: Recorder) -> CheckResult:
     if choice is None or not isinstance(choice.get("message"), dict):
         return rec.fail("shape", "no choices[0].message in the answer", ex.evidence())
     message = choice["message"]
-    content = message.get("content") or ""
-    detail = f"{len(content)} chars: {content[:80]!r}"
+    content = text_of(message.get("content"))
+    detail = f"{len(content)} chars: {ctx.quote(content)}"
     if not content.strip() and message.get("tool_calls"):
         detail += "; the model called a tool although none was offered"
     rec.sub("content", bool(content.strip()), detail)
@@ -93,7 +109,7 @@ def check_chat(ctx: CheckContext, rec: Recorder) -> CheckResult:
 def _delta(event: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     choices = event.get("choices")
     if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-        return choices[0].get("delta") or {}, choices[0].get("finish_reason")
+        return as_dict(choices[0].get("delta")), choices[0].get("finish_reason")
     return {}, None
 
 
@@ -103,7 +119,9 @@ def check_chat_stream(ctx: CheckContext, rec: Recorder) -> CheckResult:
     rec.timings["total_s"] = cap.total_s
     if not expect_ok(rec, cap, "http_200"):
         return rec.result()
-    rec.sub("event_stream", "text/event-stream" in cap.content_type, f"content-type {cap.content_type!r}")
+    rec.sub(
+        "event_stream", "text/event-stream" in cap.content_type, f"content-type {ctx.quote(cap.content_type)}"
+    )
     rec.sub(
         "events_parse",
         bool(cap.events) and not cap.parse_errors,
@@ -125,12 +143,13 @@ def check_chat_stream(ctx: CheckContext, rec: Recorder) -> CheckResult:
         if text:
             reasoning.append(text)
             field = field or f
-        if delta.get("content"):
-            content.append(delta["content"])
-        if (text or delta.get("content")) and first_token_at is None:
+        piece = text_of(delta.get("content"))
+        if piece:
+            content.append(piece)
+        if (text or piece) and first_token_at is None:
             first_token_at = at
     joined = "".join(content)
-    rec.sub("content_deltas", bool(joined.strip()), f"{len(content)} deltas: {joined[:80]!r}")
+    rec.sub("content_deltas", bool(joined.strip()), f"{len(content)} deltas: {ctx.quote(joined)}")
     record_reasoning(ctx, rec, "".join(reasoning), field, "delta")
     if field:
         rec.info["reasoning_deltas"] = len(reasoning)

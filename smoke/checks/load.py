@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from smoke.checks.chat import as_dict, text_of
 from smoke.context import CheckContext
 from smoke.http import astream, describe_transport_error
 from smoke.reasoning import find_reasoning
@@ -53,9 +54,9 @@ def _has_choice(event: dict[str, Any]) -> bool:
 
 
 def _text(event: dict[str, Any]) -> str:
-    delta = (event.get("choices") or [{}])[0].get("delta") or {}
+    delta = as_dict(as_dict(event["choices"][0]).get("delta"))
     reasoning, _ = find_reasoning(delta)
-    return reasoning + (delta.get("content") or "")
+    return reasoning + text_of(delta.get("content"))
 
 
 async def _one(ctx: CheckContext, client: httpx.AsyncClient, body: dict[str, Any]) -> RequestSample:
@@ -66,7 +67,9 @@ async def _one(ctx: CheckContext, client: httpx.AsyncClient, body: dict[str, Any
             False, describe_transport_error(exc, "load request", ctx.endpoint.request_timeout_s)
         )
     if not cap.ok:
-        return RequestSample(False, f"HTTP {cap.status}: {cap.error_text[:160]}", latency_s=cap.total_s)
+        return RequestSample(
+            False, f"HTTP {cap.status}: {ctx.redact.clip(cap.error_message(), 160)}", latency_s=cap.total_s
+        )
     if not cap.done or cap.parse_errors:
         return RequestSample(
             False, "stream ended without [DONE] or with unparsable events", latency_s=cap.total_s
@@ -74,6 +77,8 @@ async def _one(ctx: CheckContext, client: httpx.AsyncClient, body: dict[str, Any
     times = [at for at, ev in cap.events if _has_choice(ev)]
     usage = next((ev["usage"] for _, ev in reversed(cap.events) if ev.get("usage")), None)
     tokens = usage.get("completion_tokens", 0) if isinstance(usage, dict) else len(times)
+    if not isinstance(tokens, int) or tokens < 0:
+        return RequestSample(False, f"usage.completion_tokens is not a count: {ctx.quote(tokens)}")
     if not times or not any(_text(ev) for _, ev in cap.events if _has_choice(ev)):
         return RequestSample(False, "no text arrived", latency_s=cap.total_s)
     return RequestSample(

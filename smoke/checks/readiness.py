@@ -6,6 +6,8 @@ import httpx
 
 from smoke.context import CheckContext
 from smoke.http import describe_transport_error, expect_ok, get
+from smoke.limits import ClientLimit
+from smoke.redact import strip_userinfo
 from smoke.result import CheckResult, Recorder
 from smoke.server import server_version, show
 
@@ -25,17 +27,23 @@ def _wait_for(ctx: CheckContext, url: str, *, with_key: bool, deadline: float):
     delay = FIRST_DELAY_S
     attempts = 0
     last = "no answer yet"
+    shown = strip_userinfo(url)
     while True:
         attempts += 1
+        # Each poll ends by the check's deadline too (the runner holds every check to its own), so a
+        # server that drips its answer a byte at a time can not stretch the wait past --ready-timeout.
         remaining = deadline - ctx.monotonic()
+        poll_s = max(0.05, min(POLL_TIMEOUT_S, remaining))
         try:
             kwargs = {} if with_key else {"api_key": None}
-            ex = get(ctx, url, timeout_s=max(0.5, min(POLL_TIMEOUT_S, remaining)), **kwargs)
+            ex = get(ctx, url, timeout_s=poll_s, limit_name="one readiness poll", **kwargs)
             if ex.ok or (with_key and ex.status in (401, 403, 404)):
                 return ex, attempts, last
-            last = f"HTTP {ex.status}: {ex.text[:200]}"
+            last = f"HTTP {ex.status}: {ctx.redact.clip(ex.text, 200)}"
+        except ClientLimit:
+            raise  # the server answered, past a limit of the client's own: waiting will not change that
         except httpx.TransportError as exc:
-            last = describe_transport_error(exc, f"GET {url}", POLL_TIMEOUT_S)
+            last = describe_transport_error(exc, f"GET {shown}", poll_s)
         if ctx.monotonic() + delay >= deadline:
             return None, attempts, last
         ctx.sleep(delay)
@@ -48,19 +56,21 @@ def check_readiness(ctx: CheckContext, rec: Recorder) -> CheckResult:
     start = ctx.monotonic()
     deadline = start + budget
     health_url = ep.root_url + ep.profile.health_path
+    shown_health = strip_userinfo(health_url)
     ex, attempts, last = _wait_for(ctx, health_url, with_key=False, deadline=deadline)
     if ex is None:
         rec.timings["wait_s"] = ctx.monotonic() - start
         return rec.fail(
-            "health", f"{health_url} not healthy within {budget:g}s ({attempts} polls); last: {last}"
+            "health", f"{shown_health} not healthy within {budget:g}s ({attempts} polls); last: {last}"
         )
-    rec.sub("health", True, f"{health_url} answered 200 after {attempts} poll(s)")
+    rec.sub("health", True, f"{shown_health} answered 200 after {attempts} poll(s)")
 
     models_url = ep.url("/models")
+    shown_models = strip_userinfo(models_url)
     ex, attempts, last = _wait_for(ctx, models_url, with_key=True, deadline=deadline)
     rec.timings["wait_s"] = ctx.monotonic() - start
     if ex is None:
-        return rec.fail("model_list", f"{models_url} did not answer 200 within {budget:g}s; last: {last}")
+        return rec.fail("model_list", f"{shown_models} did not answer 200 within {budget:g}s; last: {last}")
     if ex.status in (401, 403):
         if ep.api_key:
             why = f"the API key from ${ep.api_key_env} was rejected (HTTP {ex.status}): check it matches the server's"
@@ -70,7 +80,7 @@ def check_readiness(ctx: CheckContext, rec: Recorder) -> CheckResult:
     if ex.status == 404:
         return rec.fail(
             "model_list",
-            f"{models_url} is 404: the base URL must be the OpenAI root, ending in /v1",
+            f"{shown_models} is 404: the base URL must be the OpenAI root, ending in /v1",
             ex.evidence(),
         )
     data = ex.data.get("data") if isinstance(ex.data, dict) else None

@@ -90,7 +90,7 @@ def check_responses(ctx: CheckContext, rec: Recorder) -> CheckResult:
         return rec.result()
     items = _items(ex)
     text = output_text(items)
-    rec.sub("output_text", bool(text.strip()), f"{len(text)} chars: {text[:80]!r}")
+    rec.sub("output_text", bool(text.strip()), f"{len(text)} chars: {ctx.quote(text)}")
     _record_status(rec, ex, ctx.options.max_tokens)
     _record_reasoning(ctx, rec, items)
     usage = ex.data.get("usage") or {}
@@ -122,10 +122,14 @@ def _judge_function_call(ctx: CheckContext, rec: Recorder, case, ex: Exchange, i
     if call is None:
         text = output_text(items)
         kinds = ", ".join(str(i.get("type")) for i in items) or "none"
-        rec.sub("function_call", False, f"no function_call output item (items: {kinds}; text: {text[:80]!r})")
+        rec.sub(
+            "function_call", False, f"no function_call output item (items: {kinds}; text: {ctx.quote(text)})"
+        )
         rec.add_evidence(ex.evidence())
         return False
-    outcome = judge_call(case, call.get("name"), call.get("arguments"), strict=ctx.options.strict)
+    outcome = judge_call(
+        case, call.get("name"), call.get("arguments"), strict=ctx.options.strict, redact=ctx.redact
+    )
     rec.sub("function_call", outcome.passed, outcome.detail)
     rec.sub("call_id", bool(call.get("call_id")), f"call_id={call.get('call_id')!r}")
     if not outcome.passed:
@@ -176,7 +180,7 @@ def check_responses_round_trip(ctx: CheckContext, rec: Recorder) -> CheckResult:
             f"called {again[0].get('name')} again instead of answering from the tool output",
         )
     else:
-        rec.sub("final_answer", bool(text.strip()), f"{len(text)} chars: {text[:80]!r}")
+        rec.sub("final_answer", bool(text.strip()), f"{len(text)} chars: {ctx.quote(text)}")
     if not all(s.passed for s in rec.subchecks):
         rec.add_evidence(ex2.evidence())
     return rec.result()

@@ -59,16 +59,18 @@ def check_responses_stateful(ctx: CheckContext, rec: Recorder) -> CheckResult:
         )
     response_id = _data(first).get("id")
     if not isinstance(response_id, str) or not response_id:
-        return rec.fail("response_id", f"a stored response without an id: {response_id!r}", first.evidence())
+        return rec.fail(
+            "response_id", f"a stored response without an id: {ctx.quote(response_id)}", first.evidence()
+        )
 
     follow = post(ctx, "/responses", body(ctx, FOLLOW_UP, previous_response_id=response_id))
     rec.timings["follow_up_s"] = follow.elapsed_s
     if not expect_ok(rec, follow, "previous_response_id_accepted"):
         return rec.result()
     echoed = _data(follow).get("previous_response_id")
-    rec.sub("previous_response_id_echoed", echoed == response_id, f"previous_response_id={echoed!r}")
+    rec.sub("previous_response_id_echoed", echoed == response_id, f"previous_response_id={ctx.quote(echoed)}")
     text = output_text([i for i in _data(follow).get("output") or [] if isinstance(i, dict)])
-    rec.sub("follow_up_answer", bool(text.strip()), f"{len(text)} chars: {text[:80]!r}")
+    rec.sub("follow_up_answer", bool(text.strip()), f"{len(text)} chars: {ctx.quote(text)}")
 
     retrieved = get(ctx, f"/responses/{response_id}")
     rec.timings["retrieve_s"] = retrieved.elapsed_s
@@ -76,7 +78,7 @@ def check_responses_stateful(ctx: CheckContext, rec: Recorder) -> CheckResult:
         rec.sub(
             "retrieved_same_id",
             _data(retrieved).get("id") == response_id,
-            f"GET /v1/responses/{response_id} -> id={_data(retrieved).get('id')!r}",
+            f"GET /v1/responses/{ctx.redact.clip(response_id, 80)} -> id={ctx.quote(_data(retrieved).get('id'))}",
         )
     if not all(s.passed for s in rec.subchecks):
         rec.add_evidence(follow.evidence())

@@ -112,7 +112,8 @@ def _max_model_len(ctx: CheckContext) -> int | None:
     if "max_model_len" not in ctx.facts:
         ex = get(ctx, "/models")
         data = ex.data.get("data") if ex.ok and isinstance(ex.data, dict) else []
-        entry = next((m for m in data or [] if isinstance(m, dict) and m.get("id") == ctx.endpoint.model), {})
+        data = data if isinstance(data, list) else []
+        entry = next((m for m in data if isinstance(m, dict) and m.get("id") == ctx.endpoint.model), {})
         ctx.facts["max_model_len"] = entry.get("max_model_len")
     value = ctx.facts["max_model_len"]
     return value if isinstance(value, int) else None
@@ -147,7 +148,7 @@ def check_bad_request(ctx: CheckContext, rec: Recorder) -> CheckResult:
             rec.sub(
                 bad.name,
                 has_body,
-                f"HTTP {ex.status}: {ex.error_message()[:100]}"
+                f"HTTP {ex.status}: {ctx.redact.clip(ex.error_message(), 100)}"
                 if has_body
                 else f"HTTP {ex.status} without a JSON error body",
             )
@@ -155,7 +156,8 @@ def check_bad_request(ctx: CheckContext, rec: Recorder) -> CheckResult:
             rec.sub(
                 bad.name,
                 False,
-                f"server error HTTP {ex.status} (a bad request must get a 4xx): {ex.error_message()[:100]}",
+                f"server error HTTP {ex.status} (a bad request must get a 4xx): "
+                + ctx.redact.clip(ex.error_message(), 100),
             )
         else:
             rec.sub(bad.name, False, f"accepted with HTTP {ex.status}; expected a 4xx refusal")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from smoke.cases import ToolCase, TrialOutcome, judge_call, pass_at_k, pass_hat_k
-from smoke.checks.chat import check_finish_reason, first_choice, record_reasoning
+from smoke.checks.chat import as_dict, check_finish_reason, first_choice, record_reasoning, text_of
 from smoke.context import CheckContext
 from smoke.http import Exchange, expect_ok, post, stream
 from smoke.reasoning import find_reasoning
@@ -43,19 +43,24 @@ class Turn:
 def tool_turn(ctx: CheckContext, case: ToolCase, messages: list[dict[str, Any]]) -> Turn:
     ex = post(ctx, "/chat/completions", tool_body(ctx, case, messages))
     if not ex.ok:
-        return Turn(ex, {}, None, None, TrialOutcome(False, f"HTTP {ex.status}: {ex.error_message()}"))
-    choice = first_choice(ex)
-    message = (choice or {}).get("message") or {}
-    finish = (choice or {}).get("finish_reason")
-    calls = message.get("tool_calls") or []
-    call = calls[0] if calls and isinstance(calls[0], dict) else None
-    fn = (call or {}).get("function") or {}
-    outcome = judge_call(case, fn.get("name"), fn.get("arguments"), strict=ctx.options.strict)
+        detail = f"HTTP {ex.status}: {ctx.redact.clip(ex.error_message(), 300)}"
+        return Turn(ex, {}, None, None, TrialOutcome(False, detail))
+    choice = first_choice(ex) or {}
+    message = as_dict(choice.get("message"))
+    finish = choice.get("finish_reason")
+    calls = message.get("tool_calls")
+    call = calls[0] if isinstance(calls, list) and calls and isinstance(calls[0], dict) else None
+    fn = as_dict((call or {}).get("function"))
+    outcome = judge_call(
+        case, fn.get("name"), fn.get("arguments"), strict=ctx.options.strict, redact=ctx.redact
+    )
     if outcome.passed and finish != "tool_calls":
-        outcome = TrialOutcome(False, f"{outcome.detail} but finish_reason={finish!r}, expected 'tool_calls'")
+        outcome = TrialOutcome(
+            False, f"{outcome.detail} but finish_reason={ctx.quote(finish)}, expected 'tool_calls'"
+        )
     if call is None and message.get("content"):
         outcome = TrialOutcome(
-            False, f"{outcome.detail}; it answered in text instead: {message['content'][:80]!r}"
+            False, f"{outcome.detail}; it answered in text instead: {ctx.quote(message['content'])}"
         )
     return Turn(ex, message, finish, call, outcome)
 
@@ -111,9 +116,10 @@ def assistant_turn_for_history(
             {
                 "id": c.get("id"),
                 "type": c.get("type", "function"),
-                "function": {"name": c["function"]["name"], "arguments": c["function"]["arguments"]},
+                "function": {"name": c["function"].get("name"), "arguments": c["function"].get("arguments")},
             }
             for c in message.get("tool_calls") or []
+            if isinstance(c, dict) and isinstance(c.get("function"), dict)
         ],
     }
     if reasoning_field and reasoning:
@@ -145,18 +151,63 @@ def check_tool_round_trip(ctx: CheckContext, rec: Recorder) -> CheckResult:
     if not expect_ok(rec, ex, "answer_http_200"):
         return rec.result()
     choice = first_choice(ex) or {}
-    message = choice.get("message") or {}
+    message = as_dict(choice.get("message"))
     again = message.get("tool_calls") or []
     if again:
-        names = ", ".join(str((c.get("function") or {}).get("name")) for c in again if isinstance(c, dict))
-        rec.sub("final_answer", False, f"called {names} again instead of answering from the tool result")
+        names = [as_dict(c.get("function")).get("name") for c in again if isinstance(c, dict)]
+        rec.sub(
+            "final_answer",
+            False,
+            f"called {ctx.redact.clip(', '.join(map(str, names)), 200)} again instead of answering "
+            "from the tool result",
+        )
     else:
-        content = message.get("content") or ""
-        rec.sub("final_answer", bool(content.strip()), f"{len(content)} chars: {content[:80]!r}")
+        content = text_of(message.get("content"))
+        rec.sub("final_answer", bool(content.strip()), f"{len(content)} chars: {ctx.quote(content)}")
         check_finish_reason(rec, choice.get("finish_reason"), "stop", ctx.options.max_tokens)
     if not all(s.passed for s in rec.subchecks):
         rec.add_evidence(ex.evidence())
     return rec.result()
+
+
+def assemble_tool_calls(
+    events: list[tuple[float, dict[str, Any]]],
+) -> tuple[dict[int, dict[str, Any]], int, Any, list[Any]]:
+    """(calls by index, argument fragments, finish_reason, malformed pieces) from streamed deltas.
+
+    Tool calls arrive in pieces keyed by `index`: the id and name once, the arguments as fragments.
+    A piece of the wrong shape is set aside and reported, never allowed to crash the check.
+    """
+    calls: dict[int, dict[str, Any]] = {}
+    malformed: list[Any] = []
+    fragments = 0
+    finish = None
+    for _, event in events:
+        choices = event.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            continue
+        finish = choices[0].get("finish_reason") or finish
+        delta = choices[0].get("delta")
+        pieces = delta.get("tool_calls") if isinstance(delta, dict) else None
+        if pieces is None:
+            continue
+        for piece in pieces if isinstance(pieces, list) else [pieces]:
+            index = piece.get("index", 0) if isinstance(piece, dict) else None
+            fn = piece.get("function") or {} if isinstance(piece, dict) else None
+            if not isinstance(index, int) or not isinstance(fn, dict):
+                malformed.append(piece)
+                continue
+            name, arguments, call_id = fn.get("name"), fn.get("arguments"), piece.get("id")
+            if not all(v is None or isinstance(v, str) for v in (name, arguments, call_id)):
+                malformed.append(piece)
+                continue
+            slot = calls.setdefault(index, {"id": None, "name": "", "arguments": ""})
+            slot["id"] = call_id or slot["id"]
+            slot["name"] += name or ""
+            if arguments:
+                slot["arguments"] += arguments
+                fragments += 1
+    return calls, fragments, finish, malformed
 
 
 def check_tool_call_stream(ctx: CheckContext, rec: Recorder) -> CheckResult:
@@ -168,36 +219,29 @@ def check_tool_call_stream(ctx: CheckContext, rec: Recorder) -> CheckResult:
     if not expect_ok(rec, cap, "http_200"):
         return rec.result()
     rec.sub("events_parse", bool(cap.events) and not cap.parse_errors, f"{len(cap.events)} JSON events")
-    # Tool calls arrive in pieces keyed by `index`: the id and name once, the arguments as fragments.
-    calls: dict[int, dict[str, Any]] = {}
-    fragments = 0
-    finish = None
-    for _, event in cap.events:
-        choices = event.get("choices") or []
-        if not choices or not isinstance(choices[0], dict):
-            continue
-        finish = choices[0].get("finish_reason") or finish
-        for piece in (choices[0].get("delta") or {}).get("tool_calls") or []:
-            slot = calls.setdefault(piece.get("index", 0), {"id": None, "name": "", "arguments": ""})
-            slot["id"] = piece.get("id") or slot["id"]
-            fn = piece.get("function") or {}
-            if fn.get("name"):
-                slot["name"] += fn["name"]
-            if fn.get("arguments"):
-                slot["arguments"] += fn["arguments"]
-                fragments += 1
+    calls, fragments, finish, malformed = assemble_tool_calls(cap.events)
+    if malformed:
+        rec.sub(
+            "tool_call_deltas",
+            False,
+            f"{len(malformed)} malformed tool-call piece(s); first: {ctx.quote(malformed[0], 160)}",
+        )
     first = calls.get(min(calls)) if calls else None
     outcome = judge_call(
-        case, (first or {}).get("name"), (first or {}).get("arguments"), strict=ctx.options.strict
+        case,
+        (first or {}).get("name"),
+        (first or {}).get("arguments"),
+        strict=ctx.options.strict,
+        redact=ctx.redact,
     )
     rec.sub("tool_call", outcome.passed, outcome.detail)
     if first is not None:
-        rec.sub("tool_call_id", bool(first["id"]), f"id={first['id']!r}")
+        rec.sub("tool_call_id", bool(first["id"]), f"id={ctx.quote(first['id'])}")
         rec.info["argument_fragments"] = fragments
     rec.sub("finish_reason", finish == "tool_calls", f"{finish!r} (expected 'tool_calls')")
     rec.sub("done", cap.done, "ends with data: [DONE]" if cap.done else "no [DONE] line")
     if not all(s.passed for s in rec.subchecks):
         rec.add_evidence(cap.evidence())
         if first is not None:
-            rec.add_evidence(f"assembled call: {json.dumps(first)}")
+            rec.add_evidence(f"assembled call: {ctx.redact.clip(json.dumps(first), 800)}")
     return rec.result()
