@@ -15,12 +15,19 @@ import os
 from pathlib import Path
 
 from serving import Plan
+from serving.caches import STARTUP_CACHES
 from targets.sample import engine_argv
 
-# Environment the plan sets from where a deployed host keeps things (ServingPaths) and whether its weights
-# are staged there (HF_HUB_OFFLINE). On the machine that runs `gptoss sample` itself, its own environment
-# says that; the plan's env file says it on hosts, the pod spec in the Job.
-HOST_LAYOUT_ENV = ("HF_HOME", "VLLM_CACHE_ROOT", "TIKTOKEN_ENCODINGS_BASE", "HF_HUB_OFFLINE")
+# Environment the plan sets from where a deployed host keeps things (ServingPaths: the weights, the start-up
+# caches under the cache root, the tokenizer file) and whether its weights are staged there
+# (HF_HUB_OFFLINE). On the machine that runs `gptoss sample` itself, its own environment says that; the
+# plan's env file says it on hosts, the pod spec in the Job.
+HOST_LAYOUT_ENV = (
+    "HF_HOME",
+    *(cache.variable for cache in STARTUP_CACHES),
+    "TIKTOKEN_ENCODINGS_BASE",
+    "HF_HUB_OFFLINE",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

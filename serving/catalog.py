@@ -29,6 +29,42 @@ OLLAMA_RESPONSES_SINCE = (0, 13, 3)
 
 
 @dataclass(frozen=True)
+class DraftSpec:
+    """A speculative-decoding draft model: its checkpoint, the recipe's settings, and what it costs a GPU."""
+
+    hf_id: str
+    method: str
+    num_speculative_tokens: int
+    draft_tensor_parallel_size: int
+    weights_gib: float  # loaded whole on every GPU of the engine (draft tensor parallel size 1)
+    layers: int
+    kv_heads: int
+    head_dim: int
+
+    def kv_bytes_per_token(self, kv_dtype_bytes: int = 2) -> int:
+        """The draft's own KV cache per token: its attention layer(s), K and V."""
+        return self.layers * 2 * self.kv_heads * self.head_dim * kv_dtype_bytes
+
+
+# vLLM recipe, OpenAI/GPT-OSS_EAGLE3_Hopper.yaml and GPT-OSS_EAGLE3_Blackwell.yaml (vllm-project/recipes
+# @c033a83): speculative-config {"model":"nvidia/gpt-oss-120b-Eagle3-v3","num_speculative_tokens":7,
+# "method":"eagle3","draft_tensor_parallel_size":1}. Size: an EAGLE3 head is one decoder layer over the
+# target's hidden states plus a vocabulary head; reports of NVIDIA's gpt-oss-120b Eagle3 heads put them at
+# about 1.2 GB on disk, so 1.2 GiB is budgeted (an estimate, rounded up; not read from the repository). Its
+# attention layer is assumed to have gpt-oss's 8 KV heads of 64 dims (2 KiB of KV cache per token).
+GPT_OSS_120B_EAGLE3 = DraftSpec(
+    hf_id="nvidia/gpt-oss-120b-Eagle3-v3",
+    method="eagle3",
+    num_speculative_tokens=7,
+    draft_tensor_parallel_size=1,
+    weights_gib=1.2,
+    layers=1,
+    kv_heads=8,
+    head_dim=64,
+)
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     key: str
     hf_id: str | None  # None: a local-only checkpoint (the tiny test model)
@@ -45,6 +81,9 @@ class ModelSpec:
     default_max_model_len: int
     # Some accelerators serve a re-quantised checkpoint of the same model (AMD's MI355X recipe).
     hf_id_overrides: tuple[tuple[str, str], ...] = ()
+    vocab_size: int = 201088  # o200k_harmony; sizes the sampler's logits in the memory math
+    # The EAGLE3 draft the recipe pairs with this model for speculative decoding (None: the recipe has none).
+    eagle3_draft: DraftSpec | None = None
 
     @property
     def full_attention_layers(self) -> int:
@@ -115,6 +154,7 @@ MODELS: dict[str, ModelSpec] = {
         default_max_model_len=131072,
         # vLLM recipe, MI355X (gfx950): a Quark-quantised copy with fp8 activations and static scales.
         hf_id_overrides=(("mi355x", "amd/gpt-oss-120b-w-mxfp4-a-fp8"),),
+        eagle3_draft=GPT_OSS_120B_EAGLE3,
     ),
     # The built-in local default: a tiny gpt-oss-architecture checkpoint built offline by
     # testbed/tiny_model.py (2 layers, hidden 128, 2 heads, 1 KV head, head dim 64, full 201088 vocab).

@@ -22,13 +22,9 @@ from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 from serving.catalog import ACCELERATORS, MODELS
-from serving.plan import (
-    AMD_GPU_MEMORY_UTILIZATION,
-    DEFAULT_GPU_MEMORY_UTILIZATION,
-    GOALS,
-    TENSOR_PARALLEL_SIZES,
-    PlanRequest,
-)
+from serving.plan import GOALS, PlanRequest
+from serving.recipe import AMD_GPU_MEMORY_UTILIZATION, DEFAULT_GPU_MEMORY_UTILIZATION
+from serving.tensor_parallel import TENSOR_PARALLEL_SIZES
 
 
 class OptionError(ValueError):
@@ -344,6 +340,26 @@ OPTIONS: tuple[Option, ...] = (
         flags=("--model-source",),
         host_data="vllm_model_source",
         stack="modelSource",
+    ),
+    Option(
+        "max_num_seqs",
+        INT,
+        _plan_default("max_num_seqs"),
+        "sequences per batch (vLLM --max-num-seqs), counted in the memory math",
+        unset="the recipe's for the goal (8 for latency, 128 for balanced at TP 2, on B200), else vLLM's",
+        flags=("--max-num-seqs",),
+        host_data="vllm_max_num_seqs",
+        stack="maxNumSeqs",
+    ),
+    Option(
+        "speculative",
+        BOOL,
+        _plan_default("speculative"),
+        "EAGLE3 speculative decoding with the recipe's draft (staged with the weights)",
+        unset="on for goal latency where vLLM's recipe validates it (gpt-oss-120b on Hopper and Blackwell)",
+        flags=("--speculative",),
+        host_data="vllm_speculative",
+        stack="speculative",
     ),
     Option(
         "extra_args",

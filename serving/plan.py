@@ -3,20 +3,11 @@
 Pure functions over the catalog: no I/O. Every deploy path (systemd units, Kubernetes objects, the CLI)
 renders a `Plan`; none of them re-decides tensor parallelism, flags or environment.
 
-Recipe sources (cited once here, used below):
-- vLLM gpt-oss recipe, OpenAI/GPT-OSS.md in github.com/vllm-project/recipes, with GPT-OSS_Hopper.yaml and
-  GPT-OSS_Blackwell.yaml: `--tool-call-parser openai --enable-auto-tool-choice` for function calling;
-  TP=1 for the best throughput per GPU, TP 2/4/8 for lower per-user latency; Hopper and Blackwell:
-  `max-num-batched-tokens 8192`, `max-cudagraph-capture-size 2048`, `stream-interval 20`; Blackwell adds
-  `kv-cache-dtype fp8` and `VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8=1` (compute capability 10.0 only; the
-  variable is dead in vLLM 0.33, see `_recipe`);
-  Ampere runs TRITON_ATTN + Marlin MXFP4 by default; MI300X/MI325X/MI355X: `VLLM_ROCM_USE_AITER=1`,
-  `AMDGCN_USE_BUFFER_OPS=0`, `VLLM_ROCM_QUICK_REDUCE_QUANTIZATION=INT4`, `--attention-backend
-  ROCM_AITER_UNIFIED_ATTN --block-size 64 -cc.pass_config.fuse_rope_kvcache=True
-  -cc.use_inductor_graph_partition=True --gpu-memory-utilization 0.95`; `HSA_NO_SCRATCH_RECLAIM=1` only
-  with MEC firmware < 177.
-- vLLM reasoning parser registry: `openai_gptoss` parses harmony's analysis channel into `reasoning`.
-- vLLM reads the API key from `VLLM_API_KEY` when `--api-key` is absent, so the key never enters argv.
+Where the decisions come from: serving/rules.py holds every rule with its source (vLLM's gpt-oss recipe,
+its known limitations, the memory math, vLLM's own source); serving/recipe.py applies them to one engine;
+serving/memory.py is the per-GPU budget; serving/caches.py puts the start-up caches on persistent storage.
+Each flag and variable of a plan carries its reason (`Plan.reasons`, `gptoss plan --explain`).
+vLLM reads the API key from `VLLM_API_KEY` when `--api-key` is absent, so the key never enters argv.
 """
 
 from __future__ import annotations
@@ -26,32 +17,28 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from serving import rules
+from serving.caches import startup_cache_env
 from serving.catalog import (
     ACCELERATOR_ALIASES,
     ACCELERATORS,
-    GIB,
     MODELS,
     TINY_MODEL_DEFAULT_SOURCE,
     AcceleratorSpec,
     Arch,
+    DraftSpec,
     ModelSpec,
     Support,
 )
+from serving.errors import PlanError
+from serving.memory import MemoryMath
+from serving.reasons import Explained, Reason, Rule
+from serving.recipe import DEFAULT_GPU_MEMORY_UTILIZATION, H100_KEYS, speculation_validated
+from serving.tensor_parallel import TENSOR_PARALLEL_SIZES, choose_tensor_parallel
 
 GOALS = ("throughput", "latency", "balanced")
-# TP sizes must divide gpt-oss's 64 attention heads and 8 KV heads, and stay inside one host.
-TENSOR_PARALLEL_SIZES = (1, 2, 4, 8)
 MAX_GPUS_PER_HOST = 8
-# Passed explicitly so the memory math and the engine agree (vLLM 0.33's own default is 0.92).
-DEFAULT_GPU_MEMORY_UTILIZATION = 0.90
-# The recipe's value for MI300X/MI325X/MI355X (validated there with TP 8).
-AMD_GPU_MEMORY_UTILIZATION = 0.95
 DEFAULT_PORT = 8000
-# Per-GPU memory vLLM needs beyond weights and KV cache: activations for 8192 batched tokens, CUDA graphs
-# captured up to 2048, NCCL buffers, the CUDA context. An estimate, deliberately on the safe side.
-RUNTIME_OVERHEAD_GIB = 4.0
-# "balanced" takes the smallest TP whose KV cache holds this many full-context sequences at once.
-BALANCED_MIN_FULL_SEQUENCES = 4
 # /dev/shm for tensor parallelism (NCCL and vLLM's shared-memory broadcast between workers).
 SHM_GIB_PER_TP = 2
 SHM_MIN_GIB = 8
@@ -61,10 +48,6 @@ CPU_KVCACHE_GIB = 1  # VLLM_CPU_KVCACHE_SPACE for the tiny model: plenty for 102
 def shm_size_gib(tp: int) -> int:
     """/dev/shm a TP group needs; 0 means the runtime's default is enough (a single GPU)."""
     return 0 if tp == 1 else max(SHM_MIN_GIB, SHM_GIB_PER_TP * tp)
-
-
-class PlanError(ValueError):
-    """A request no plan can serve. The message says what would work."""
 
 
 @dataclass(frozen=True)
@@ -92,24 +75,14 @@ class PlanRequest:
     port: int = DEFAULT_PORT
     host: str = "0.0.0.0"
     served_model_name: str | None = None
-    model_source: str | None = None  # a local directory or another HF id for `vllm serve`
+    model_source: str | None = None  # a local directory or another HF id: the one override of the checkpoint
     tensor_parallel_size: int | None = None  # pin TP instead of letting the goal choose
+    max_num_seqs: int | None = None  # sequences per batch; None: the recipe's for the goal, or vLLM's
+    speculative: bool | None = None  # EAGLE3 draft; None: on for `latency` where the recipe validates it
     extra_args: tuple[str, ...] = ()
     extra_env: Mapping[str, str] = field(default_factory=dict)
     paths: ServingPaths | None = None  # None: a plan without a platform (`gptoss plan`), no path env
     weights_staged: bool = True  # weights are in HF_HOME already: serve with HF_HUB_OFFLINE=1
-
-
-@dataclass(frozen=True)
-class MemoryMath:
-    gpu_memory_gib: float
-    usable_gib: float  # per GPU, after --gpu-memory-utilization
-    weights_per_gpu_gib: float
-    overhead_per_gpu_gib: float
-    kv_cache_per_gpu_gib: float
-    kv_bytes_per_token: int  # per engine, all TP ranks together
-    kv_cache_tokens: int  # per engine
-    full_context_sequences: float  # per engine, at max_model_len
 
 
 @dataclass(frozen=True)
@@ -119,6 +92,30 @@ class Engine:
     port: int
     argv: tuple[str, ...]
     env: dict[str, str]
+
+
+# The recipe lines a plan leaves out on purpose, by where they would have applied.
+def _not_applied(acc: AcceleratorSpec) -> tuple[Rule, ...]:
+    out: list[Rule] = []
+    if acc.arch in (Arch.HOPPER, Arch.BLACKWELL):
+        out.append(rules.PREFIX_CACHING_KEPT)
+    if acc.arch is Arch.BLACKWELL:
+        out.append(rules.FLASHINFER_MXFP4_ENV_GONE)
+    if acc.arch is Arch.HOPPER:
+        out.append(rules.HOPPER_MARLIN_ENV_FIXED)
+    if acc.key in H100_KEYS:
+        out.append(rules.EVALUATION_SETTINGS)
+    if acc.vendor == "amd":
+        out += [rules.HSA_SCRATCH_FIRMWARE, rules.AITER_JIT_NOT_REDIRECTED]
+    if acc.arch is Arch.AMPERE:
+        out.append(rules.AMPERE_DEFAULTS)
+    return tuple(out)
+
+
+def _limitations(acc: AcceleratorSpec) -> tuple[Rule, ...]:
+    """The recipe's known limitations no flag fixes: the API's, and a GPU outside its validated set."""
+    experimental = acc.mxfp4 is Support.EXPERIMENTAL and acc.vendor != "cpu"
+    return (*((rules.NOT_YET_VALIDATED_GPU,) if experimental else ()), *rules.API_LIMITATIONS)
 
 
 @dataclass(frozen=True)
@@ -138,6 +135,10 @@ class Plan:
     memory: MemoryMath | None  # None for the CPU profile
     warnings: tuple[str, ...]
     notes: tuple[str, ...]
+    draft: DraftSpec | None = None  # the speculative-decoding draft the argv loads
+    reasons: tuple[Reason, ...] = ()  # one per flag and variable of engine 0 (the others differ in port/GPUs)
+    not_applied: tuple[Rule, ...] = ()  # recipe lines left out on purpose, with why
+    limitations: tuple[Rule, ...] = ()  # the recipe's known limitations that no flag fixes
 
     @property
     def total_engines(self) -> int:
@@ -152,18 +153,43 @@ class Plan:
         return self.accelerator.image
 
     @property
-    def shm_size_gib(self) -> int:
-        return (
-            0
-            if self.tensor_parallel_size == 1
-            else max(SHM_MIN_GIB, SHM_GIB_PER_TP * self.tensor_parallel_size)
+    def draft_model(self) -> str | None:
+        return self.draft.hf_id if self.draft else None
+
+    @property
+    def weights_sources(self) -> tuple[str, ...]:
+        """Every checkpoint the engines load, in the order to stage them: deploys download each one."""
+        return (self.model_source, *((self.draft.hf_id,) if self.draft else ()))
+
+    @property
+    def hub_sources(self) -> tuple[str, ...]:
+        """The weights sources a deploy downloads from the Hugging Face Hub: all but a local directory."""
+        return tuple(s for s in self.weights_sources if not s.startswith("/"))
+
+    @property
+    def download_gib(self) -> float:
+        """About how much `hub_sources` put on disk."""
+        local_model = self.model_source.startswith("/")
+        return (0.0 if local_model else self.model.weights_gib) + (
+            self.draft.weights_gib if self.draft else 0.0
         )
+
+    @property
+    def weights_gib(self) -> float:
+        return self.model.weights_gib + (self.draft.weights_gib if self.draft else 0.0)
+
+    @property
+    def shm_size_gib(self) -> int:
+        return shm_size_gib(self.tensor_parallel_size)
 
     @property
     def startup_timeout_s(self) -> int:
         """Budget for one engine to load staged weights, compile and capture graphs, rounded up to a
-        minute: 5 minutes plus 10 s per GiB of weights (120b: 16 min, 20b: 8 min, tiny: 6 min)."""
-        return 60 * math.ceil((300 + 10 * self.model.weights_gib) / 60)
+        minute: 5 minutes plus 10 s per GiB of weights (120b: 16 min, 20b: 8 min, tiny: 6 min), plus 15
+        minutes on data-centre Blackwell, where a first start builds FlashInfer's MXFP4 MoE kernels
+        (reported at 10-15 minutes; the start-up caches keep later starts from repeating it)."""
+        jit = BLACKWELL_FIRST_START_JIT_S if self.accelerator.arch is Arch.BLACKWELL else 0
+        return 60 * math.ceil((300 + jit + 10 * self.weights_gib) / 60)
 
     @property
     def unused_gpus_per_host(self) -> int:
@@ -175,6 +201,8 @@ class Plan:
             "model": self.model.key,
             "hf_id": self.model.hf_id,
             "model_source": self.model_source,
+            "draft_model": self.draft_model,
+            "weights_sources": list(self.weights_sources),
             "served_model_name": self.served_model_name,
             "accelerator": self.accelerator.key,
             "accelerator_name": self.accelerator.name,
@@ -196,9 +224,21 @@ class Plan:
                 for e in self.engines
             ],
             "memory": asdict(self.memory) if self.memory else None,
+            "reasons": [r.to_dict() for r in self.reasons],
+            "not_applied": [_rule_dict(r) for r in self.not_applied],
+            "limitations": [_rule_dict(r) for r in self.limitations],
             "warnings": list(self.warnings),
             "notes": list(self.notes),
         }
+
+
+def _rule_dict(rule: Rule) -> dict[str, str]:
+    return {
+        "rule": rule.id,
+        "why": rule.summary,
+        "source": f"{rule.kind}: {rule.source}",
+        "kind": str(rule.kind),
+    }
 
 
 # Flags the plan decides; an extra arg may not set them (say what to use instead).
@@ -219,8 +259,15 @@ OWNED_FLAGS: dict[str, str] = {
     "--attention-backend": "the plan (per GPU architecture)",
     "--data-parallel-size": "the plan's engine layout (one engine per TP group)",
     "-dp": "the plan's engine layout (one engine per TP group)",
+    # The memory math counts these: set through the plan so the budget and the engine agree.
+    "--max-num-batched-tokens": "the plan (the recipe's per GPU, 1024 for gpt-oss-120b on one H100)",
+    "--max-num-seqs": "max_num_seqs",
+    "--speculative-config": "speculative (the recipe's EAGLE3 draft, counted in the memory math)",
+    "-sc": "speculative (the recipe's EAGLE3 draft, counted in the memory math)",
 }
 SECRET_ENV = ("VLLM_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+# Reported first-start FlashInfer MXFP4 MoE JIT on data-centre Blackwell (10-15 minutes), budgeted in full.
+BLACKWELL_FIRST_START_JIT_S = 900
 
 
 def resolve_model(key: str) -> ModelSpec:
@@ -240,38 +287,6 @@ def resolve_accelerator(key: str) -> AcceleratorSpec:
             f"(aliases: {aliases})"
         )
     return ACCELERATORS[normalised]
-
-
-def _kv_dtype_bytes(acc: AcceleratorSpec) -> int:
-    return 1 if acc.arch is Arch.BLACKWELL else 2
-
-
-def memory_math(
-    model: ModelSpec, acc: AcceleratorSpec, tp: int, max_model_len: int, utilization: float
-) -> MemoryMath:
-    assert acc.memory_gib is not None
-    usable = acc.memory_gib * utilization
-    weights = model.weights_gib / tp
-    kv_per_gpu = usable - weights - RUNTIME_OVERHEAD_GIB
-    dtype_bytes = _kv_dtype_bytes(acc)
-    per_token = model.kv_bytes_per_token(dtype_bytes)
-    tokens = max(0, int(kv_per_gpu * tp * GIB // per_token))
-    # A sequence also holds its sliding-window blocks: count them as token-equivalents.
-    sliding_tokens = model.sliding_kv_bytes_per_sequence(dtype_bytes) / per_token
-    return MemoryMath(
-        gpu_memory_gib=acc.memory_gib,
-        usable_gib=round(usable, 2),
-        weights_per_gpu_gib=round(weights, 2),
-        overhead_per_gpu_gib=RUNTIME_OVERHEAD_GIB,
-        kv_cache_per_gpu_gib=round(kv_per_gpu, 2),
-        kv_bytes_per_token=per_token,
-        kv_cache_tokens=tokens,
-        full_context_sequences=round(tokens / (max_model_len + sliding_tokens), 2),
-    )
-
-
-def _fits(mem: MemoryMath) -> bool:
-    return mem.kv_cache_per_gpu_gib > 0 and mem.full_context_sequences >= 1
 
 
 def _validate_scalars(req: PlanRequest, model: ModelSpec) -> None:
@@ -301,6 +316,14 @@ def _validate_scalars(req: PlanRequest, model: ModelSpec) -> None:
             f"tensor parallel size {req.tensor_parallel_size} does not divide gpt-oss's 64 attention "
             f"and 8 KV heads: use one of {', '.join(map(str, TENSOR_PARALLEL_SIZES))}"
         )
+    if req.max_num_seqs is not None and (
+        isinstance(req.max_num_seqs, bool) or not isinstance(req.max_num_seqs, int) or req.max_num_seqs < 1
+    ):
+        raise PlanError(
+            f"max_num_seqs must be a whole number of sequences, 1 or more, not {req.max_num_seqs!r}"
+        )
+    if req.speculative is not None and not isinstance(req.speculative, bool):
+        raise PlanError(f"speculative must be true, false or unset, not {req.speculative!r}")
     last_port = req.port + req.gpus_per_host - 1
     if last_port > 65535:
         raise PlanError(f"ports {req.port}..{last_port} (one per engine) run past 65535: use a lower port")
@@ -325,61 +348,6 @@ def _validate_extras(req: PlanRequest, owned_env: Mapping[str, str]) -> None:
             )
 
 
-def _choose_tp(req: PlanRequest, model: ModelSpec, acc: AcceleratorSpec, max_len: int, util: float) -> int:
-    candidates = [tp for tp in TENSOR_PARALLEL_SIZES if tp <= req.gpus_per_host]
-    if req.tensor_parallel_size is not None:
-        if req.tensor_parallel_size > req.gpus_per_host:
-            raise PlanError(
-                f"tensor parallel size {req.tensor_parallel_size} needs {req.tensor_parallel_size} GPUs "
-                f"per host; the request has {req.gpus_per_host}"
-            )
-        candidates = [req.tensor_parallel_size]
-    fitting = [tp for tp in candidates if _fits(memory_math(model, acc, tp, max_len, util))]
-    if not fitting:
-        _raise_does_not_fit(req, model, acc, max_len, util)
-    if req.goal == "throughput":
-        return fitting[0]
-    if req.goal == "latency":
-        return fitting[-1]
-    for tp in fitting:  # balanced
-        if memory_math(model, acc, tp, max_len, util).full_context_sequences >= BALANCED_MIN_FULL_SEQUENCES:
-            return tp
-    return fitting[-1]
-
-
-def _raise_does_not_fit(req: PlanRequest, model: ModelSpec, acc: AcceleratorSpec, max_len: int, util: float):
-    need = next(
-        (tp for tp in TENSOR_PARALLEL_SIZES if _fits(memory_math(model, acc, tp, max_len, util))), None
-    )
-    have = req.tensor_parallel_size or req.gpus_per_host
-    where = f"{have} {acc.name}" if have > 1 else f"one {acc.name}"
-    head = (
-        f"{model.key} needs about {model.weights_gib:.0f} GiB of weights plus KV cache for "
-        f"{max_len} tokens; {where} has {acc.memory_gib * have:.0f} GiB"
-    )
-    if need is not None:
-        hint = ""
-        weights_fit = next(
-            (
-                tp
-                for tp in TENSOR_PARALLEL_SIZES
-                if tp < need and memory_math(model, acc, tp, max_len, util).kv_cache_tokens > 0
-            ),
-            None,
-        )
-        if weights_fit is not None and weights_fit <= have:
-            tokens = memory_math(model, acc, weights_fit, max_len, util).kv_cache_tokens
-            hint = f", or tensor parallel {weights_fit} with --max-model-len {tokens // 1024 * 1024} or less"
-        raise PlanError(f"{head}: use {need} or more GPUs per host (tensor parallel {need}){hint}")
-    best = memory_math(model, acc, TENSOR_PARALLEL_SIZES[-1], max_len, util)
-    if best.kv_cache_per_gpu_gib > 0 and best.kv_cache_tokens > 0:
-        raise PlanError(
-            f"{head}: even 8 GPUs hold only {best.kv_cache_tokens} tokens of KV cache; "
-            f"use --max-model-len {best.kv_cache_tokens} or less, or a larger GPU"
-        )
-    raise PlanError(f"{head}: no layout of up to 8 GPUs fits it; use a GPU with more memory")
-
-
 def _no_vllm_here(model: ModelSpec, acc: AcceleratorSpec) -> str:
     """Why vLLM cannot serve on this machine, and the Ollama plan that can."""
     why = (
@@ -394,52 +362,7 @@ def _no_vllm_here(model: ModelSpec, acc: AcceleratorSpec) -> str:
     )
 
 
-def _recipe_gpu_memory_utilization(acc: AcceleratorSpec) -> float:
-    """The share of GPU memory vLLM may take when the request does not say: the recipe's on AMD."""
-    return AMD_GPU_MEMORY_UTILIZATION if acc.vendor == "amd" else DEFAULT_GPU_MEMORY_UTILIZATION
-
-
-def _recipe(model: ModelSpec, acc: AcceleratorSpec, tp: int, goal: str) -> tuple[list[str], dict[str, str]]:
-    """Flags and environment per GPU generation, from vLLM's gpt-oss recipe."""
-    args: list[str] = []
-    env: dict[str, str] = {}
-    if acc.arch in (Arch.HOPPER, Arch.BLACKWELL):
-        args += ["--max-num-batched-tokens", "8192", "--max-cudagraph-capture-size", "2048"]
-        if goal == "throughput":
-            # Tokens reach clients in chunks of 20: the recipe's throughput setting. Interactive goals keep
-            # vLLM's default of 1 so streamed answers do not stutter.
-            args += ["--stream-interval", "20"]
-    if acc.arch is Arch.BLACKWELL:
-        # The recipe's VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8=1 is gone from vLLM 0.33 (vllm/envs.py no longer
-        # reads it; it only logs "Unknown vLLM environment variable"): 0.33 picks FlashInfer's TRT-LLM MXFP4
-        # MoE on compute capability 10.0 by itself. The fp8 KV cache stays.
-        args += ["--kv-cache-dtype", "fp8"]
-    if acc.vendor == "amd":
-        args += ["--attention-backend", "ROCM_AITER_UNIFIED_ATTN", "--block-size", "64"]
-        # Compilation passes from the recipe: RoPE fused into the KV-cache write, and graph partitioning
-        # done by Inductor. vLLM 0.33's parser knows both (an unknown pass name fails the parser test).
-        args += ["-cc.pass_config.fuse_rope_kvcache=True", "-cc.use_inductor_graph_partition=True"]
-        env |= {
-            "VLLM_ROCM_USE_AITER": "1",
-            "AMDGCN_USE_BUFFER_OPS": "0",
-            "VLLM_ROCM_QUICK_REDUCE_QUANTIZATION": "INT4",
-        }
-    if tp > 1 and not acc.nvlink and acc.vendor == "nvidia":
-        # vLLM's custom all-reduce wants NVLink; over PCIe it is slower or hangs. GeForce cards have PCIe
-        # peer-to-peer disabled in the driver, so NCCL must not try it.
-        args += ["--disable-custom-all-reduce"]
-        if not acc.p2p:
-            env["NCCL_P2P_DISABLE"] = "1"
-    return args, env
-
-
-def plan_serving(req: PlanRequest) -> Plan:
-    model = resolve_model(req.model)
-    acc = resolve_accelerator(req.accelerator)
-    _validate_scalars(req, model)
-    warnings: list[str] = []
-    notes: list[str] = []
-
+def _refuse_unservable(model: ModelSpec, acc: AcceleratorSpec) -> None:
     if not acc.serves_vllm:
         raise PlanError(_no_vllm_here(model, acc))
     if acc.mxfp4 is Support.UNSUPPORTED:
@@ -455,6 +378,77 @@ def plan_serving(req: PlanRequest) -> Plan:
         )
     if acc.vendor != "cpu" and model.hf_id is None:
         raise PlanError(f"{model.key} is the CPU test checkpoint: plan it with --gpu cpu")
+
+
+def _model_reason(req: PlanRequest, model: ModelSpec, acc: AcceleratorSpec, source: str) -> Reason:
+    if req.model_source:
+        return Reason("model", source, "--model-source overrides the catalog's checkpoint", rules.USER_OPTION)
+    if model.hf_id is not None and source != model.hf_id:
+        return Reason("model", source, f"the recipe's checkpoint for {acc.name}", rules.MI355X_CHECKPOINT)
+    if model.hf_id is None:
+        return Reason("model", source, "the tiny test checkpoint's default folder", rules.CPU_PROFILE)
+    return Reason("model", source, f"{model.key}'s own checkpoint", rules.MODEL_CHECKPOINT)
+
+
+def _extra_arg_reasons(extra_args: tuple[str, ...]) -> list[Reason]:
+    """One reason per extra flag, with the value that follows it (`--seed 7`; `--seed=7` stays one item)."""
+    out: list[Reason] = []
+    i = 0
+    while i < len(extra_args):
+        arg = extra_args[i]
+        value = (
+            extra_args[i + 1] if i + 1 < len(extra_args) and not extra_args[i + 1].startswith("-") else None
+        )
+        if arg.startswith("-"):
+            out.append(Reason(arg, value, "extra arg", rules.USER_OPTION))
+            i += 2 if value is not None else 1
+        else:  # a value with no flag before it: explained, and vLLM's parser judges it
+            out.append(Reason(arg, None, "extra arg", rules.USER_OPTION))
+            i += 1
+    return out
+
+
+def _warn_and_note(
+    req: PlanRequest,
+    model: ModelSpec,
+    acc: AcceleratorSpec,
+    tp: int,
+    mem: MemoryMath,
+    source: str,
+    served: str,
+    draft: DraftSpec | None,
+    warnings: list[str],
+    notes: list[str],
+) -> None:
+    unused = req.gpus_per_host - (req.gpus_per_host // tp) * tp
+    if unused:
+        warnings.append(
+            f"{unused} GPU(s) per host stay idle: {req.gpus_per_host} is not a multiple of TP {tp}"
+        )
+    if mem.full_context_sequences < 2:
+        warnings.append(
+            f"the KV cache holds only {mem.full_context_sequences} full-context sequences per engine: "
+            "long prompts will queue; lower --max-model-len or use more GPUs"
+        )
+    if tp > 1:
+        notes.append(f"TP {tp} needs a large /dev/shm: the plan asks for {shm_size_gib(tp)} GiB")
+    if acc.vendor == "amd":
+        notes.append("set HSA_NO_SCRATCH_RECLAIM=1 (extra env) on hosts whose MEC firmware is older than 177")
+    if source != model.hf_id:
+        notes.append(f"serving {source} under the name {served}")
+    if draft is not None:
+        notes.append(f"speculative decoding loads the draft {draft.hf_id}; deploys stage it with the weights")
+    elif req.goal == "latency" and speculation_validated(model, acc) and req.speculative is False:
+        notes.append("speculative decoding is off (requested); the recipe's EAGLE3 draft would cut latency")
+
+
+def plan_serving(req: PlanRequest) -> Plan:
+    model = resolve_model(req.model)
+    acc = resolve_accelerator(req.accelerator)
+    _validate_scalars(req, model)
+    _refuse_unservable(model, acc)
+    warnings: list[str] = []
+    notes: list[str] = []
     if acc.mxfp4 is Support.EXPERIMENTAL and acc.vendor != "cpu":
         warnings.append(
             f"{acc.name} is not in vLLM's tested gpt-oss set (H100/H200/B200/MI300X/MI325X/MI355X, A100): "
@@ -462,97 +456,133 @@ def plan_serving(req: PlanRequest) -> Plan:
         )
 
     max_len = req.max_model_len or model.default_max_model_len
+    # One way to override the checkpoint: model_source. Otherwise the recipe's per-GPU choice, then the model's.
     source = req.model_source or model.source_for(acc.key) or TINY_MODEL_DEFAULT_SOURCE
     served = req.served_model_name or model.hf_id or model.key
 
+    recipe = Explained()  # the recipe's flags and variables for this engine
+    draft: DraftSpec | None = None
     if acc.vendor == "cpu":
-        tp, util, mem = 1, None, None
-        engines_per_host = 1
-        # The CPU profile proves the deploy path, not speed: eager mode starts in about half the time
-        # (measured 57-63 s against 130 s for a cold torch.compile on 2 cores) and needs no C++ compiler
-        # or Python headers on the host.
-        recipe_args: list[str] = ["--enforce-eager"]
-        recipe_env = {"VLLM_CPU_KVCACHE_SPACE": str(CPU_KVCACHE_GIB)}
         if req.gpus_per_host != 1 or req.tensor_parallel_size not in (None, 1):
             raise PlanError("the cpu profile runs one engine per host: use --gpus 1")
+        if req.speculative:
+            raise PlanError("the cpu profile has no speculative decoding: leave speculative unset")
+        tp, mem, util_reason = 1, None, None
+        util: float | None = None
+        tp_reason = Reason("--tensor-parallel-size", "1", "one CPU engine", rules.CPU_PROFILE)
+        engines_per_host = 1
+        if req.max_num_seqs is not None:
+            recipe.flag("--max-num-seqs", str(req.max_num_seqs), rule=rules.USER_OPTION, why="requested")
+        # Eager mode starts in about half the time (measured 57-63 s against 130 s for a cold
+        # torch.compile on 2 cores) and needs no C++ compiler or Python headers on the host.
+        recipe.flag("--enforce-eager", rule=rules.CPU_PROFILE, why="no torch.compile: half the start-up time")
+        recipe.setenv(
+            "VLLM_CPU_KVCACHE_SPACE",
+            str(CPU_KVCACHE_GIB),
+            rule=rules.CPU_PROFILE,
+            why="1 GiB of KV cache: plenty for 1024-token contexts",
+        )
     else:
-        util = req.gpu_memory_utilization or _recipe_gpu_memory_utilization(acc)
-        tp = _choose_tp(req, model, acc, max_len, util)
-        mem = memory_math(model, acc, tp, max_len, util)
+        chosen, tp_reason = choose_tensor_parallel(req, model, acc, max_len)
+        tp, mem, tuning = chosen.tp, chosen.memory, chosen.tuning
+        util, util_reason, draft = tuning.utilization, tuning.utilization_reason, tuning.draft
+        recipe.extend(tuning.settings)
         engines_per_host = req.gpus_per_host // tp
-        recipe_args, recipe_env = _recipe(model, acc, tp, req.goal)
-        unused = req.gpus_per_host - engines_per_host * tp
-        if unused:
-            warnings.append(
-                f"{unused} GPU(s) per host stay idle: {req.gpus_per_host} is not a multiple of TP {tp}"
-            )
-        if mem.full_context_sequences < 2:
-            warnings.append(
-                f"the KV cache holds only {mem.full_context_sequences} full-context sequences per engine: "
-                "long prompts will queue; lower --max-model-len or use more GPUs"
-            )
-        if tp > 1:
-            notes.append(f"TP {tp} needs a large /dev/shm: the plan asks for {shm_size_gib(tp)} GiB")
-        if acc.vendor == "amd":
-            notes.append(
-                "set HSA_NO_SCRATCH_RECLAIM=1 (extra env) on hosts whose MEC firmware is older than 177"
-            )
-        if acc.arch is Arch.AMPERE:
-            notes.append(
-                "Ampere: vLLM picks the TRITON_ATTN attention backend and Marlin MXFP4 MoE by itself"
-            )
-        if source != model.hf_id:
-            notes.append(f"serving {source} under the name {served}")
+        _warn_and_note(req, model, acc, tp, mem, source, served, draft, warnings, notes)
 
-    env: dict[str, str] = {}
-    if req.paths is not None:
-        env |= {
-            "HF_HOME": req.paths.hf_home,
-            "VLLM_CACHE_ROOT": req.paths.vllm_cache_root,
-            # The harmony tokenizer reads o200k_base.tiktoken from here instead of downloading it.
-            "TIKTOKEN_ENCODINGS_BASE": req.paths.tiktoken_dir,
-        }
-    env |= {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
+    env = Explained()
+    if req.paths is not None:  # a plan for a target: its persistent storage
+        env.setenv(
+            "HF_HOME",
+            req.paths.hf_home,
+            rule=rules.PLATFORM_PATHS,
+            why="the Hugging Face cache: staged weights",
+        )
+        env.extend(startup_cache_env(req.paths.vllm_cache_root, acc))
+        env.setenv(
+            "TIKTOKEN_ENCODINGS_BASE",
+            req.paths.tiktoken_dir,
+            rule=rules.TIKTOKEN,
+            why="the staged o200k_base.tiktoken, so harmony never downloads it",
+        )
+    env.setenv("VLLM_NO_USAGE_STATS", "1", rule=rules.NO_TELEMETRY, why="no usage reports from vLLM")
+    env.setenv("DO_NOT_TRACK", "1", rule=rules.NO_TELEMETRY, why="no usage reports from any library")
     if req.weights_staged:
-        env["HF_HUB_OFFLINE"] = "1"
-    env |= recipe_env
-    _validate_extras(req, env)
-    env |= dict(req.extra_env)
+        env.setenv("HF_HUB_OFFLINE", "1", rule=rules.OFFLINE, why="weights are staged before the start")
 
-    def argv_for(port: int) -> tuple[str, ...]:
-        args = [
-            "vllm",
-            "serve",
-            source,
-            "--served-model-name",
-            served,
-            "--host",
-            req.host,
-            "--port",
-            str(port),
-            "--tensor-parallel-size",
-            str(tp),
+    # Engine 0's command line, one reason per flag; argv is made from the reasons.
+    cmd = Explained()
+    cmd.add(_model_reason(req, model, acc, source))
+    cmd.flag(
+        "--served-model-name",
+        served,
+        rule=rules.USER_OPTION if req.served_model_name else rules.ENDPOINT,
+        why="the name clients send as `model`",
+    )
+    cmd.flag(
+        "--host",
+        req.host,
+        rule=rules.USER_OPTION if req.host != "0.0.0.0" else rules.ENDPOINT,
+        why="the address vLLM binds",
+    )
+    cmd.flag(
+        "--port",
+        str(req.port),
+        rule=rules.USER_OPTION if req.port != DEFAULT_PORT else rules.ENGINE_LAYOUT,
+        why="engine 0's port; engine i listens on port + i",
+    )
+    cmd.add(tp_reason)
+    if req.max_model_len:
+        cmd.flag("--max-model-len", str(max_len), rule=rules.USER_OPTION, why="requested")
+    else:
+        cmd.flag(
             "--max-model-len",
             str(max_len),
-        ]
-        if util is not None:
-            args += ["--gpu-memory-utilization", f"{util:g}"]
-        args += [
-            "--tool-call-parser",
-            "openai",
-            "--enable-auto-tool-choice",
-            "--reasoning-parser",
-            "openai_gptoss",
-            *recipe_args,
-            *req.extra_args,
-        ]
-        return tuple(args)
+            rule=rules.MAX_MODEL_LEN_DEFAULT,
+            why=f"{model.key}'s full context",
+        )
+    if util_reason is not None:
+        cmd.add(util_reason)
+    cmd.flag(
+        "--tool-call-parser",
+        "openai",
+        rule=rules.FUNCTION_CALLING,
+        why="harmony tool calls become OpenAI tool_calls",
+    )
+    cmd.flag(
+        "--enable-auto-tool-choice",
+        rule=rules.FUNCTION_CALLING,
+        why='the model decides when to call a tool; tool_choice="auto" is the only choice gpt-oss supports',
+    )
+    cmd.flag(
+        "--reasoning-parser",
+        "openai_gptoss",
+        rule=rules.REASONING_PARSER,
+        why="reasoning returned apart from the answer",
+    )
+    for reason in recipe.reasons:
+        (cmd if reason.item.startswith("-") else env).add(reason)
+    for reason in _extra_arg_reasons(req.extra_args):
+        cmd.add(reason)
+    _validate_extras(req, env.env)
+    for key, value in req.extra_env.items():
+        env.setenv(key, value, rule=rules.USER_OPTION, why="extra env")
+
+    port_at = cmd.args.index("--port") + 1  # extra args cannot carry --port (it is an owned flag)
+
+    def argv_for(port: int) -> tuple[str, ...]:
+        return ("vllm", "serve", source, *cmd.args[:port_at], str(port), *cmd.args[port_at + 1 :])
 
     visibility = {"nvidia": "CUDA_VISIBLE_DEVICES", "amd": "HIP_VISIBLE_DEVICES"}.get(acc.vendor)
+    reasons = [*cmd.reasons, *env.reasons]
+    if visibility:
+        reasons.append(
+            Reason(visibility, ",".join(map(str, range(tp))), "engine 0's GPUs", rules.ENGINE_LAYOUT)
+        )
     engines = []
     for index in range(engines_per_host):
         gpu_ids = tuple(range(index * tp, (index + 1) * tp)) if acc.vendor != "cpu" else ()
-        engine_env = dict(env)
+        engine_env = dict(env.env)
         if visibility:
             engine_env[visibility] = ",".join(map(str, gpu_ids))
         port = req.port + index
@@ -569,11 +599,15 @@ def plan_serving(req: PlanRequest) -> Plan:
         gpu_memory_utilization=util,
         served_model_name=served,
         model_source=source,
-        env=env,
+        env=dict(env.env),
         engines=tuple(engines),
         memory=mem,
         warnings=tuple(warnings),
         notes=tuple(notes),
+        draft=draft,
+        reasons=tuple(reasons),
+        not_applied=_not_applied(acc),
+        limitations=_limitations(acc),
     )
 
 

@@ -14,7 +14,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from serving import ACCELERATORS, MODELS, PlanError, PlanRequest, plan_serving
+from serving import ACCELERATORS, MODELS, PlanError, PlanRequest, plan_serving, rules
+from serving.caches import STARTUP_CACHES
+from serving.reasons import Rule
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -60,20 +62,35 @@ _COMMON_ENV = {
     "HF_HUB_OFFLINE",
     "CUDA_VISIBLE_DEVICES",
     "HIP_VISIBLE_DEVICES",
+    *(c.variable for c in STARTUP_CACHES),
 }
 
 
-def _recipe_flags(argv: tuple[str, ...]) -> str:
-    out, skip = [], False
-    for i, arg in enumerate(argv[3:], start=3):
-        if skip:
-            skip = False
+def _link(text: str, rule_id: str) -> str:
+    return f"[`{text}`](#rule-{rule_id})"
+
+
+def _recipe_flags(p) -> str:
+    """The plan's flags beyond the ones every plan carries, each linked to the rule that set it; the memory
+    utilization too when a rule other than the plan's default chose it (the recipe's 0.95)."""
+    shown = []
+    for r in p.reasons:
+        if not r.item.startswith("-"):
             continue
-        if arg in _COMMON_FLAGS:
-            skip = i + 1 < len(argv) and not argv[i + 1].startswith("--")
+        if r.item in _COMMON_FLAGS and not (
+            r.item == "--gpu-memory-utilization" and r.rule is not rules.GPU_MEMORY_DEFAULT
+        ):
             continue
-        out.append(arg)
-    return " ".join(out)
+        shown.append(_link(r.item if r.value is None else f"{r.item} {r.value}", r.rule.id))
+    return " ".join(shown)
+
+
+def _recipe_env(p) -> str:
+    return " ".join(
+        _link(f"{r.item}={r.value}", r.rule.id)
+        for r in p.reasons
+        if r.item in p.env and r.item not in _COMMON_ENV
+    )
 
 
 def _bytes(n: int) -> str:
@@ -92,13 +109,25 @@ def plans_table() -> str:
         except PlanError as err:
             rows.append(f"| {model} | {label} | {goal} | refused | - | - | - | {err} | |")
             continue
-        env = " ".join(f"`{k}={v}`" for k, v in p.env.items() if k not in _COMMON_ENV)
-        flags = _recipe_flags(p.engines[0].argv)
+        env = _recipe_env(p)
+        flags = _recipe_flags(p)
         kv = f"{p.memory.kv_cache_tokens:,} tokens" if p.memory else "VLLM_CPU_KVCACHE_SPACE=1 GiB"
         seqs = f"{p.memory.full_context_sequences:g}" if p.memory else "-"
         rows.append(
             f"| {model} | {label} | {goal} | {p.tensor_parallel_size} | {p.engines_per_host} | {kv} | {seqs} "
-            f"| {'`' + flags + '`' if flags else ''} | {env} |"
+            f"| {flags} | {env} |"
+        )
+    return "\n".join(rows)
+
+
+def rules_table() -> str:
+    """Every rule the planner applies, with its source: the plan table's flags link here."""
+    rows = ["| rule | kind | what it decides | source |", "|---|---|---|---|"]
+    defined = [v for v in vars(rules).values() if isinstance(v, Rule)]
+    for rule in dict.fromkeys([*defined, *rules.API_LIMITATIONS]):
+        rows.append(
+            f'| <a id="rule-{rule.id}"></a>`{rule.id}` | {rule.kind} | {rule.summary.replace("|", "/")} '
+            f"| {rule.source.replace('|', '/')} |"
         )
     return "\n".join(rows)
 
@@ -340,6 +369,7 @@ def measurements_table() -> str:
 SECTIONS: dict[str, Callable[[], str]] = {
     "plans": plans_table,
     "plan-options": plan_options_table,
+    "plan-rules": rules_table,
     "accelerators": accelerators_table,
     "models": models_table,
     "pyinfra-data": pyinfra_data_table,

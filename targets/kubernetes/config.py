@@ -51,6 +51,11 @@ PULUMI_TYPES: dict[Kind, str] = {
 PULUMI_EMPTY: dict[str, Any] = {"integer": 0, "string": "", "array": []}
 
 
+def pulumi_type(kind: Kind, nullable: bool) -> str:
+    """Pulumi has no null boolean either: an unset-able one is a string, "" (unset), true or false."""
+    return "string" if kind is BOOL and nullable else PULUMI_TYPES[kind]
+
+
 @dataclass(frozen=True)
 class ConfigKey:
     name: str
@@ -62,7 +67,7 @@ class ConfigKey:
     @property
     def type(self) -> str:
         """Pulumi project config type: string, integer, boolean, array (of strings here)."""
-        return PULUMI_TYPES[self.kind]
+        return pulumi_type(self.kind, self.nullable)
 
     def read(self, value: Any) -> Any:
         """The typed value; ConfigError naming the key when it does not fit."""
@@ -75,7 +80,7 @@ class ConfigKey:
 
 def _stack_default(option: Option) -> Any:
     if option.default is None:
-        return PULUMI_EMPTY[PULUMI_TYPES[option.kind]]
+        return PULUMI_EMPTY[pulumi_type(option.kind, nullable=True)]
     if option.kind is MAPPING:
         return [f"{k}={v}" for k, v in option.default.items()]
     if option.kind.many:
@@ -87,6 +92,8 @@ def _stack_description(option: Option) -> str:
     text = option.help[0].upper() + option.help[1:]
     if option.nullable:
         text += f"; {'0' if option.kind is INT else 'empty'}: {option.unset}"
+        if option.kind is BOOL:
+            text += " (else true or false)"
     return text + (". One per item." if option.kind.many else ".")
 
 

@@ -292,8 +292,8 @@ def test_extra_env_collision_with_the_plan_is_refused_but_new_keys_pass():
 
 
 def test_extra_args_reach_every_engine():
-    p = plan("gpt-oss-20b", "h100", 2, goal="throughput", extra_args=("--max-num-seqs", "64"))
-    assert all(flag_value(e.argv, "--max-num-seqs") == "64" for e in p.engines)
+    p = plan("gpt-oss-20b", "h100", 2, goal="throughput", extra_args=("--seed", "7"))
+    assert all(flag_value(e.argv, "--seed") == "7" for e in p.engines)
 
 
 def test_to_dict_has_the_cli_contract():

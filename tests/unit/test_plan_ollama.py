@@ -152,7 +152,8 @@ def test_vllm_refuses_apple_silicon_and_cpu_only_machines_pointing_to_ollama():
 def test_vllm_plans_for_the_existing_catalog_keys_are_unchanged_by_the_new_machines():
     # The consumer cards are new keys; the old ones plan as before (same TP, same KV cache).
     plan = plan_serving(PlanRequest(model="gpt-oss-20b", accelerator="rtx4090"))
-    assert plan.tensor_parallel_size == 1 and plan.memory.kv_cache_tokens == 209715
+    # 225,725 tokens since the memory math counts batched tokens and sequences (serving/memory.py).
+    assert plan.tensor_parallel_size == 1 and plan.memory.kv_cache_tokens == 225725
     assert plan_serving(PlanRequest(model="gpt-oss-20b", accelerator="rtx3090")).tensor_parallel_size == 1
 
 

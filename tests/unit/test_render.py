@@ -145,13 +145,21 @@ def test_write_systemd_refuses_a_missing_or_empty_key_file(tmp_path):
         write_systemd(tiny(), tmp_path / "o", api_key_file=tmp_path / "empty")
 
 
-def test_systemd_analyze_accepts_the_unit(tmp_path):
+def speculative_plan():
+    """The latency goal's plan with the recipe's EAGLE3 `--speculative-config` JSON in its ExecStart."""
+    return plan_serving(
+        PlanRequest(model="gpt-oss-120b", accelerator="h100", gpus_per_host=8, goal="latency")
+    )
+
+
+@pytest.mark.parametrize("make_plan", [tiny, speculative_plan], ids=["tiny", "speculative-config"])
+def test_systemd_analyze_accepts_the_unit(tmp_path, make_plan):
     import shutil
     import subprocess
 
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze is not installed")
-    plan = tiny()
+    plan = make_plan()
     options = options_for(plan, venv_dir="/bin/true-venv")
     path = tmp_path / unit_name(plan.engines[0])
     path.write_text(render_unit(plan, plan.engines[0], options))

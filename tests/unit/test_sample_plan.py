@@ -79,29 +79,36 @@ def test_engine_args_keep_extra_args_and_drop_server_flags_in_either_form():
         "2048",
         "--kv-cache-dtype",
         "fp8",
+        "--max-num-seqs",  # the recipe's Min Latency batch on B200
+        "8",
+        "--speculative-config",  # the recipe's EAGLE3 draft: the engine's, so the batch keeps it
+        '{"model":"nvidia/gpt-oss-120b-Eagle3-v3","num_speculative_tokens":7,"method":"eagle3",'
+        '"draft_tensor_parallel_size":1}',
         "--uvicorn-log-level=warning",  # not the engine's: vLLM's engine parser refuses it at run time
         "--enable-prefix-caching",
     ]
     # a server flag written as --flag=value goes as one word
-    plan = plan_serving(
-        PlanRequest(model="gpt-oss-tiny", accelerator="cpu", extra_args=("--max-num-seqs=4",))
-    )
-    assert engine_argv(plan)[-2:] == ["--enforce-eager", "--max-num-seqs=4"]
+    plan = plan_serving(PlanRequest(model="gpt-oss-tiny", accelerator="cpu", extra_args=("--seed=4",)))
+    assert engine_argv(plan)[-2:] == ["--enforce-eager", "--seed=4"]
 
 
 def test_local_env_is_the_plans_minus_exactly_the_host_layout():
     """HOST_LAYOUT_ENV must be the keys that move with ServingPaths and staged weights, no more, no fewer."""
     from serving import ServingPaths
 
-    request = dict(model="gpt-oss-120b", accelerator="mi300x", gpus_per_host=8, goal="latency")
-    here = plan_serving(PlanRequest(**request))
-    elsewhere = plan_serving(
-        PlanRequest(**request, paths=ServingPaths("/a", "/b", "/c"), weights_staged=False)
-    )
-    first, second = here.engines[0].env, elsewhere.engines[0].env
-    moved = {k for k in first.keys() | second.keys() if first.get(k) != second.get(k)}
-    assert moved == set(HOST_LAYOUT_ENV)
-    assert local_env(here) == local_env(elsewhere)
+    moved_anywhere = set()
+    for gpu in ("h100", "mi300x"):  # NVIDIA plans set the FlashInfer and CUDA caches too
+        request = dict(model="gpt-oss-120b", accelerator=gpu, gpus_per_host=8, goal="latency")
+        here = plan_serving(PlanRequest(**request))
+        elsewhere = plan_serving(
+            PlanRequest(**request, paths=ServingPaths("/a", "/b", "/c"), weights_staged=False)
+        )
+        first, second = here.engines[0].env, elsewhere.engines[0].env
+        moved = {k for k in first.keys() | second.keys() if first.get(k) != second.get(k)}
+        assert moved <= set(HOST_LAYOUT_ENV)
+        moved_anywhere |= moved
+        assert local_env(here) == local_env(elsewhere)
+    assert moved_anywhere == set(HOST_LAYOUT_ENV)
     assert (
         local_env(here)["VLLM_ROCM_USE_AITER"] == "1"
         and local_env(here)["HIP_VISIBLE_DEVICES"] == "0,1,2,3,4,5,6,7"
@@ -197,7 +204,9 @@ def test_dry_run_shows_the_plans_engine_and_renders_every_prompt(tmp_path, capsy
     assert out.startswith("2 conversation(s) valid, prompts of 68-")
     assert out.rstrip().endswith(
         "engine arguments: --model openai/gpt-oss-120b --tensor-parallel-size 8 --max-model-len 131072 "
-        "--gpu-memory-utilization 0.9 --max-num-batched-tokens 8192 --max-cudagraph-capture-size 2048"
+        "--gpu-memory-utilization 0.9 --max-num-batched-tokens 8192 --max-cudagraph-capture-size 2048 "
+        '--speculative-config {"model":"nvidia/gpt-oss-120b-Eagle3-v3","num_speculative_tokens":7,'
+        '"method":"eagle3","draft_tensor_parallel_size":1}'
     )
     assert dict(os.environ) == before  # a dry run sets none of the plan's environment
     assert not (tmp_path / "o").exists()
