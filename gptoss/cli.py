@@ -1,6 +1,6 @@
 """`gptoss`: a thin command line over the serving plan, its renderers and the smoke suite.
 
-    gptoss plan --model gpt-oss-120b --gpu h100 --gpus 8 --goal throughput [--format json]
+    gptoss plan --model gpt-oss-120b --gpu h100 --gpus 8 --goal throughput [--format json] [--explain]
     gptoss plan --runtime ollama --model gpt-oss-20b --gpu rtx4090 [--format json]
     gptoss render systemd --out DIR --model ... --gpu ... [--api-key-file F]
     gptoss render k8s --out DIR --model ... --gpu ...
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -27,6 +28,7 @@ from gptoss import ollama_cli
 from serving import Plan, PlanError, PlanRequest, options, plan_serving
 from serving.ollama import plan_ollama
 from serving.options import Option, OptionError
+from serving.reasons import Reason
 
 EXIT_PLAN_ERROR = 2
 
@@ -129,11 +131,36 @@ def format_plan_table(plan: Plan) -> str:
     lines.append("environment:")
     lines += [f"  {k}={v}" for k, v in plan.engines[0].env.items()]
     lines.append("command (engine 0):")
-    lines.append("  " + " ".join(plan.engines[0].argv))
+    lines.append("  " + shlex.join(plan.engines[0].argv))
     for w in plan.warnings:
         lines.append(f"warning: {w}")
     for n in plan.notes:
         lines.append(f"note: {n}")
+    return "\n".join(lines)
+
+
+def _reason_item(reason: Reason) -> str:
+    if reason.value is None:
+        return reason.item
+    if reason.item.startswith("-"):
+        return f"{reason.item} {shlex.quote(reason.value)}"
+    if reason.item == "model":
+        return f"model {reason.value}"
+    return f"{reason.item}={reason.value}"
+
+
+def format_explain(plan: Plan) -> str:
+    """One line per flag and variable of engine 0: why it is there, and where that comes from."""
+    shown = [(_reason_item(r), r) for r in plan.reasons]
+    width = min(48, max(len(text) for text, _ in shown))
+    lines = ["why each flag and variable (engine 0):"]
+    for text, r in shown:
+        lines.append(f"  {text.ljust(width)}  {r.why} [{r.source}]")
+    if plan.not_applied:
+        lines.append("recipe lines left out:")
+        lines += [f"  {rule.summary} [{rule.kind}: {rule.source}]" for rule in plan.not_applied]
+    lines.append("known limitations no flag fixes:")
+    lines += [f"  {rule.summary} [{rule.kind}: {rule.source}]" for rule in plan.limitations]
     return "\n".join(lines)
 
 
@@ -150,9 +177,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
         return 0
     plan = plan_serving(request_from_args(args))
     if args.format == "json":
-        print(json.dumps(plan.to_dict(), indent=2))
+        print(json.dumps(plan.to_dict(), indent=2))  # carries `reasons` with or without --explain
     else:
         print(format_plan_table(plan))
+        if args.explain:
+            print()
+            print(format_explain(plan))
     return 0
 
 
@@ -247,6 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
     # Each runtime has its own port and bind address (vLLM 8000 on all addresses, Ollama 11434 on loopback).
     p.set_defaults(port=None, host=None)
     p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="say why each flag and variable is there and where that comes from (JSON always has `reasons`)",
+    )
     p.set_defaults(func=cmd_plan)
 
     r = sub.add_parser(

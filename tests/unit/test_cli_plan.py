@@ -125,3 +125,64 @@ def test_render_k8s_refuses_bad_settings_with_a_sentence(tmp_path, capsys, item)
     )
     assert code == 2 and out == ""
     assert item.split("=")[0] in err
+
+
+def _cli_args(p) -> list[str]:
+    r = p.request
+    return ["--model", r.model, "--gpu", r.accelerator, "--gpus", str(r.gpus_per_host), "--goal", r.goal]
+
+
+def test_explain_works_on_every_catalog_case(capsys):
+    """`--explain` prints one line per flag and variable of engine 0, with its source, for every plan
+    enumerate_plans() accepts; the JSON plan carries the same reasons."""
+    from serving import enumerate_plans
+
+    plans = list(enumerate_plans())
+    assert len(plans) > 300
+    for p in plans:
+        code, out, err = run_cli(capsys, "plan", *_cli_args(p), "--explain")
+        assert code == 0 and err == "", err
+        explained = out.split("why each flag and variable (engine 0):\n", 1)[1].split(
+            "\nrecipe lines left out:"
+        )[0]
+        lines = explained.split("known limitations no flag fixes:")[0].strip().splitlines()
+        assert len(lines) == len(p.reasons), (_cli_args(p), lines)
+        for line, reason in zip(lines, p.reasons, strict=True):
+            assert line.strip().startswith("model" if reason.item == "model" else reason.item), line
+            assert line.endswith(f"[{reason.source}]"), line
+        assert "known limitations no flag fixes:" in out
+    code, out, _ = run_cli(capsys, "plan", *_cli_args(plans[0]), "--format", "json")
+    assert json.loads(out)["reasons"] == [r.to_dict() for r in plans[0].reasons]
+
+
+def test_explain_names_the_known_limitation_for_120b_on_one_h100(capsys):
+    code, out, _ = run_cli(capsys, "plan", "--model", "gpt-oss-120b", "--gpu", "h100", "--explain")
+    assert code == 0
+    line = next(x for x in out.splitlines() if x.strip().startswith("--max-num-batched-tokens"))
+    assert "--max-num-batched-tokens 1024" in line
+    assert "[known limitation: vllm-project/recipes@c033a83 OpenAI/GPT-OSS.md § Known Limitations]" in line
+
+
+def test_cli_speculative_and_batch_options(capsys):
+    base = ["plan", "--model", "gpt-oss-120b", "--gpu", "h200", "--gpus", "8", "--format", "json"]
+    _, out, _ = run_cli(capsys, *base, "--goal", "latency")
+    data = json.loads(out)
+    assert data["draft_model"] == "nvidia/gpt-oss-120b-Eagle3-v3"
+    assert data["weights_sources"] == ["openai/gpt-oss-120b", "nvidia/gpt-oss-120b-Eagle3-v3"]
+    _, out, _ = run_cli(capsys, *base, "--goal", "latency", "--speculative", "off", "--max-num-seqs", "16")
+    data = json.loads(out)
+    assert data["draft_model"] is None and "--speculative-config" not in data["argv"]
+    assert data["argv"][data["argv"].index("--max-num-seqs") + 1] == "16"
+    code, out, err = run_cli(capsys, "plan", "--model", "gpt-oss-20b", "--gpu", "l4", "--speculative", "on")
+    assert code == 2 and out == "" and "recipe" in err
+
+
+def test_table_command_is_copy_pasteable_with_the_speculative_json(capsys):
+    import shlex
+
+    _, out, _ = run_cli(
+        capsys, "plan", "--model", "gpt-oss-120b", "--gpu", "h100", "--gpus", "8", "--goal", "latency"
+    )
+    command = out.split("command (engine 0):\n", 1)[1].splitlines()[0].strip()
+    argv = shlex.split(command)
+    assert json.loads(argv[argv.index("--speculative-config") + 1])["method"] == "eagle3"
