@@ -13,6 +13,8 @@ failure there). GPTOSS_BUILD_VENVS=1 builds the venv on demand.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from serving import PlanError, PlanRequest, enumerate_plans, plan_serving
@@ -33,6 +35,10 @@ def _option_sweep() -> list:
         {"served_model_name": "gpt-oss", "port": 9000, "host": "127.0.0.1"},
         {"model_source": "/srv/models/gpt-oss", "hosts": 2},
         {"max_model_len": 131072, "goal": "latency"},
+        # The recipe's EAGLE3 draft outside the latency goal, and without it where latency would add it.
+        {"goal": "throughput", "speculative": True, "max_num_seqs": 64},
+        {"goal": "latency", "speculative": False, "max_num_seqs": 8},
+        {"goal": "latency", "gpus_per_host": 1},
     ]
     plans = []
     for model in CATALOG_MODELS:
@@ -148,6 +154,12 @@ def test_checker_rejects_broken_argvs(planned):
     base = _first_planned_argv(planned, "--tool-call-parser")
     kv = _first_planned_argv(planned, "--kv-cache-dtype")
     backend = _first_planned_argv(planned, "--attention-backend")
+    spec = _first_planned_argv(planned, "--speculative-config")
+    recipe_spec = json.loads(spec[spec.index("--speculative-config") + 1])
+
+    def spec_with(**change):
+        return _replace_value(spec, "--speculative-config", json.dumps({**recipe_spec, **change}))
+
     broken = {
         "unknown flag": ([*base, "--no-such-flag"], "unrecognized arguments"),
         "removed flag": ([*base, "--swap-space", "4"], "unrecognized arguments"),
@@ -167,6 +179,18 @@ def test_checker_rejects_broken_argvs(planned):
         "memory fraction above 1": ([*base, "--gpu-memory-utilization", "1.5"], "gpu_memory_utilization"),
         "zero stream interval": ([*base, "--stream-interval", "0"], "stream_interval"),
         "bad compilation config key": ([*base, "--compilation-config", '{"no_such_key": 1}'], "no_such_key"),
+        "speculative config that is not JSON": (
+            _replace_value(spec, "--speculative-config", "{model: eagle}"),
+            "speculative-config",
+        ),
+        "unknown speculative method": (spec_with(method="eagle4"), "method"),
+        "no speculative tokens": (spec_with(num_speculative_tokens=0), "greater than 0"),
+        "unknown speculative field": (spec_with(draft_tp=1), "no field 'draft_tp'"),
+        "draft TP neither 1 nor the target's": (
+            _replace_value(spec_with(draft_tensor_parallel_size=2), "--tensor-parallel-size", "8"),
+            "other value than 1 or target model tensor_parallel_size",
+        ),
+        "more sequences than batched tokens": ([*base, "--max-num-seqs", "16384"], "max_num_seqs"),
     }
     env_broken = {
         "removed env var": ({"VLLM_ATTENTION_BACKEND": "TRITON_ATTN"}, "unknown to vLLM"),

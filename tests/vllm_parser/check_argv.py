@@ -17,7 +17,12 @@ itself would refuse the command line before loading weights:
   would refuse (argparse accepts any string/int for those; vLLM only rejects them while building the
   engine config, after the server has started);
 - an environment variable starting with VLLM_ is unknown to this vLLM (vLLM only logs a warning and
-  ignores it, so a stale recipe variable silently does nothing), or holds a value outside its choices.
+  ignores it, so a stale recipe variable silently does nothing), or holds a value outside its choices;
+- `--speculative-config` names a field SpeculativeConfig does not have, holds a value its pydantic field
+  refuses (an unknown method, num_speculative_tokens < 1, ...), asks for a draft tensor-parallel size
+  vLLM refuses for the target's TP, or uses EAGLE3 with a target vLLM cannot give hidden states to
+  (GptOssForCausalLM, the one architecture this bundle serves, must declare SupportsEagle3). vLLM itself checks these only
+  when it builds the engine, after downloading both checkpoints.
 Deprecated flags do not fail; they come back in "warnings".
 """
 
@@ -134,6 +139,7 @@ def _build_checker():
         # hold the real limits (known KV dtypes, block size > 0, memory fraction in (0, 1],
         # stream interval >= 1, batched tokens vs. model length, TP >= 1). Build them from the args.
         errors.extend(_config_errors(args))
+        errors.extend(_speculative_errors(args))
 
         # The engine-args dataclass is what `vllm serve` builds next; its __post_init__ checks
         # combinations (e.g. the MoE backend literal) without touching a model or a device.
@@ -202,6 +208,59 @@ def _config_errors(args) -> list[str]:
         except Exception as exc:
             errors.append(f"{name} config: {' '.join(str(exc).split())}")
     return errors
+
+
+def _speculative_errors(args) -> list[str]:
+    spec = getattr(args, "speculative_config", None)
+    if spec is None:
+        return []
+    if not isinstance(spec, dict):
+        return [f"--speculative-config must be a JSON object, got {type(spec).__name__}"]
+    from typing import Annotated
+
+    from pydantic import TypeAdapter, ValidationError
+    from vllm.config.parallel import ParallelConfig
+    from vllm.config.speculative import SpeculativeConfig
+
+    fields = SpeculativeConfig.__pydantic_fields__
+    errors = []
+    for key, value in spec.items():
+        name = key.replace("-", "_")  # vLLM normalises keys the same way (create_speculative_config)
+        if name not in fields:
+            errors.append(f"--speculative-config: SpeculativeConfig has no field {key!r}")
+            continue
+        info = fields[name]
+        kind = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        try:
+            TypeAdapter(kind).validate_python(value)
+        except ValidationError as exc:
+            errors.append(f"--speculative-config {key}={value!r}: {' '.join(str(exc).split())}")
+    draft_tp = spec.get("draft_tensor_parallel_size")
+    if isinstance(draft_tp, int):
+        try:
+            SpeculativeConfig._verify_and_get_draft_tp(
+                ParallelConfig(tensor_parallel_size=args.tensor_parallel_size or 1), draft_tp
+            )
+        except ValueError as exc:
+            errors.append(f"--speculative-config: {exc}")
+    if spec.get("method") == "eagle3" and "SupportsEagle3" not in _gpt_oss_interfaces():
+        errors.append("--speculative-config: this vLLM's GptOssForCausalLM does not implement SupportsEagle3")
+    return errors
+
+
+def _gpt_oss_interfaces() -> set[str]:
+    """The base classes GptOssForCausalLM declares, read from the source: importing the model module
+    needs packages (einops, ...) this parser-only venv leaves out."""
+    import ast
+    import importlib.util
+
+    origin = importlib.util.find_spec("vllm.model_executor.models.gpt_oss").origin
+    with open(origin, encoding="utf-8") as source:
+        tree = ast.parse(source.read())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name == "GptOssForCausalLM":
+            return {ast.unparse(base) for base in node.bases}
+    return set()
 
 
 def _vllm_version() -> str:
