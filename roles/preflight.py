@@ -205,19 +205,18 @@ def problems(
                 f"{settings.root} has {free_gib:.1f} GiB free; the vLLM venv needs about "
                 f"{settings.venv_disk_gib:g} GiB (vllm_venv_disk_gib)"
             )
-    if weights_are_local(plan):
-        if facts.model_source_ok is False:
-            found.append(
-                f"vllm_model_source {plan.model_source} has no config.json on the host: stage the weights "
-                "there first, or leave vllm_model_source unset to download them"
-            )
-    elif facts.weights_marker != weights_marker_text:
+    if weights_are_local(plan) and facts.model_source_ok is False:
+        found.append(
+            f"vllm_model_source {plan.model_source} has no config.json on the host: stage the weights "
+            "there first, or leave vllm_model_source unset to download them"
+        )
+    if plan.hub_sources and facts.weights_marker != weights_marker_text:
         free_gib = facts.free_kib.get(settings.state_dir, 0) * 1024 / GIB
-        need_gib = plan.model.weights_gib * 1.1
+        need_gib = plan.download_gib * 1.1
         if free_gib < need_gib:
             found.append(
-                f"{settings.state_dir} has {free_gib:.1f} GiB free; {plan.model_source} needs about "
-                f"{need_gib:.0f} GiB of weights there"
+                f"{settings.state_dir} has {free_gib:.1f} GiB free; {' and '.join(plan.hub_sources)} need "
+                f"about {need_gib:.0f} GiB of weights there"
             )
     return found
 

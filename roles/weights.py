@@ -14,7 +14,7 @@ from pyinfra.api import DeployError, deploy
 from pyinfra.operations import files
 
 from roles.ops import Secret, install_once, secret_file
-from roles.settings import DEFAULTS, Plan, Settings, weights_are_local
+from roles.settings import DEFAULTS, Plan, Settings
 from roles.system import upload_dir
 
 TIKTOKEN_NAME = "o200k_base.tiktoken"
@@ -23,12 +23,14 @@ TIKTOKEN_SHA256 = "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1
 
 
 def weights_marker(settings: Settings, plan: Plan) -> str:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "--", plan.model_source)
+    """One marker for everything the host downloads (the model, a speculative draft): a plan that adds a
+    draft has a new marker, so the draft is fetched. A lone model keeps the marker it always had."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "--", "+".join(plan.hub_sources))
     return f"{settings.layout.hf_home}/.gptoss-downloaded-{slug}"
 
 
 def weights_marker_text(plan: Plan) -> str:
-    return f"{plan.model_source} complete"
+    return f"{' '.join(plan.hub_sources)} complete"
 
 
 def hf_token_path(settings: Settings) -> str:
@@ -44,7 +46,10 @@ def download_script(settings: Settings, plan: Plan, venv: str) -> str:
     return "\n".join(
         [
             f"export HF_HOME={q(settings.layout.hf_home)} HF_HUB_DISABLE_TELEMETRY=1",
-            f"{token}{q(venv)}/bin/hf download --quiet {q(plan.model_source)} > /dev/null",
+            *(
+                f"{token}{q(venv)}/bin/hf download --quiet {q(source)} > /dev/null"
+                for source in plan.hub_sources
+            ),
             # vLLM (as the service user) may take locks next to the cached files.
             f"chown -R {q(settings.user)}:{q(settings.user)} {q(settings.layout.hf_home)}",
         ]
@@ -80,8 +85,8 @@ def stage_weights(settings: Settings, plan: Plan, venv: str, hf_token: Secret | 
         group="root",
         mode="644",
     )
-    if weights_are_local(plan):
-        return None  # preflight checked that config.json is there
+    if not plan.hub_sources:
+        return None  # a local model and no draft: preflight checked that config.json is there
     if hf_token is not None:
         secret_file(
             name=f"HF token is in {hf_token_path(settings)} (0600 root)",
@@ -90,7 +95,7 @@ def stage_weights(settings: Settings, plan: Plan, venv: str, hf_token: Secret | 
             upload_dir=upload_dir(settings),
         )
     return install_once(
-        name=f"{plan.model_source} weights are downloaded into {settings.layout.hf_home}",
+        name=f"{' and '.join(plan.hub_sources)} weights are downloaded into {settings.layout.hf_home}",
         marker=weights_marker(settings, plan),
         marker_text=weights_marker_text(plan),
         script=download_script(settings, plan, venv),

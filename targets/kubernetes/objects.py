@@ -117,19 +117,23 @@ def service_url(plan: Plan, settings: K8sSettings) -> str:
 
 
 def staged_marker(plan: Plan) -> str:
-    """The file whose presence means the weights are on the volume. A local model directory is staged
-    when its config.json is there; a Hugging Face id when the download Job wrote its marker."""
-    if plan.model_source.startswith("/"):
-        return f"{plan.model_source.rstrip('/')}/config.json"
-    return f"{STAGED_MARKER_DIR}/{plan.model_source.replace('/', '--')}"
+    """The file the download Job writes once every id of `plan.hub_sources` is on the volume."""
+    return f"{STAGED_MARKER_DIR}/{'+'.join(s.replace('/', '--') for s in plan.hub_sources)}"
+
+
+def staged_markers(plan: Plan) -> tuple[str, ...]:
+    """The files whose presence means every checkpoint the engines load is on the volume: a local model
+    directory's config.json, and the download Job's marker."""
+    local = [f"{s.rstrip('/')}/config.json" for s in plan.weights_sources if s.startswith("/")]
+    return (*local, *((staged_marker(plan),) if plan.hub_sources else ()))
 
 
 def needs_download(plan: Plan) -> bool:
-    return not plan.model_source.startswith("/")
+    return bool(plan.hub_sources)
 
 
 def cache_size_gib(plan: Plan, settings: K8sSettings) -> int:
-    return settings.cache_size_gib or int(math.ceil(plan.model.weights_gib * 1.2) + CACHE_HEADROOM_GIB)
+    return settings.cache_size_gib or int(math.ceil(plan.weights_gib * 1.2) + CACHE_HEADROOM_GIB)
 
 
 def _secret_env(name: str, ref: SecretRef, optional: bool = False) -> dict[str, Any]:
@@ -248,7 +252,7 @@ def download_job_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
         {"name": "HF_HOME", "value": plan.env["HF_HOME"]},
         {"name": "TIKTOKEN_ENCODINGS_BASE", "value": plan.env["TIKTOKEN_ENCODINGS_BASE"]},
         {"name": "HOME", "value": HOME_MOUNT},
-        {"name": "GPTOSS_MODEL_SOURCE", "value": plan.model_source},
+        {"name": "GPTOSS_MODEL_SOURCES", "value": "\n".join(plan.hub_sources)},
         {"name": "GPTOSS_IGNORE", "value": ",".join(DOWNLOAD_IGNORE_PATTERNS)},
         {"name": "GPTOSS_TIKTOKEN_URL", "value": TIKTOKEN_URL},
         {"name": "GPTOSS_STAGED_MARKER", "value": staged_marker(plan)},
@@ -341,7 +345,7 @@ def wait_for_weights_container(plan: Plan, settings: K8sSettings) -> dict[str, A
         "image": server_image(plan, settings),
         "imagePullPolicy": "IfNotPresent",
         "command": ["sh", "-c", WAIT_FOR_WEIGHTS_SCRIPT],
-        "env": [{"name": "GPTOSS_STAGED_MARKER", "value": staged_marker(plan)}],
+        "env": [{"name": "GPTOSS_STAGED_MARKERS", "value": "\n".join(staged_markers(plan))}],
         "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
         "securityContext": container_security_context(plan, settings),
         "volumeMounts": [{"name": "models", "mountPath": MODELS_MOUNT, "readOnly": True}],

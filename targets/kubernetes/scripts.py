@@ -12,16 +12,22 @@ READINESS_SCRIPT = (
     "sys.exit(0 if sys.argv[2] in ids else 1)\n"
 )
 
+# One file per line in GPTOSS_STAGED_MARKERS (a local model's config.json, the download Job's marker).
 WAIT_FOR_WEIGHTS_SCRIPT = (
-    'until [ -f "$GPTOSS_STAGED_MARKER" ]; do '
-    'echo "waiting for the model download: $GPTOSS_STAGED_MARKER"; sleep 15; done'
+    'printf "%s\\n" "$GPTOSS_STAGED_MARKERS" | while IFS= read -r marker; do '
+    '[ -n "$marker" ] || continue; '
+    'until [ -f "$marker" ]; do echo "waiting for the model download: $marker"; sleep 15; done; done'
 )
 
+# Every id in GPTOSS_MODEL_SOURCES (one per line: the model, a speculative draft), then the tokenizer file,
+# then the marker the servers wait for. snapshot_download skips finished files, so a retry resumes.
 DOWNLOAD_SCRIPT = (
     "import os, pathlib, urllib.request\n"
     "from huggingface_hub import snapshot_download\n"
-    "source = os.environ['GPTOSS_MODEL_SOURCE']\n"
-    "snapshot_download(repo_id=source, ignore_patterns=os.environ['GPTOSS_IGNORE'].split(','))\n"
+    "sources = os.environ['GPTOSS_MODEL_SOURCES'].split()\n"
+    "for source in sources:\n"
+    "    snapshot_download(repo_id=source, ignore_patterns=os.environ['GPTOSS_IGNORE'].split(','))\n"
+    "    print('downloaded', source)\n"
     "tik = pathlib.Path(os.environ['TIKTOKEN_ENCODINGS_BASE'])\n"
     "tik.mkdir(parents=True, exist_ok=True)\n"
     "dest = tik / 'o200k_base.tiktoken'\n"
@@ -30,8 +36,8 @@ DOWNLOAD_SCRIPT = (
     "    (tik / 'o200k_base.tiktoken.part').rename(dest)\n"
     "marker = pathlib.Path(os.environ['GPTOSS_STAGED_MARKER'])\n"
     "marker.parent.mkdir(parents=True, exist_ok=True)\n"
-    "marker.write_text(source + '\\n')\n"
-    "print('staged', source)\n"
+    "marker.write_text('\\n'.join(sources) + '\\n')\n"
+    "print('staged', *sources)\n"
 )
 
 SMOKE_SCRIPT = (

@@ -246,10 +246,10 @@ def test_servers_wait_for_the_download_and_share_one_cache(case):
     assert size > plan.model.weights_gib
     job = by_kind(objects, "Job", "model-download")["spec"]["template"]["spec"]
     job_env = {e["name"]: e.get("value") for e in job["containers"][0]["env"]}
-    assert job_env["GPTOSS_MODEL_SOURCE"] == plan.model_source
+    assert job_env["GPTOSS_MODEL_SOURCES"].splitlines() == list(plan.weights_sources)
     assert "HF_HUB_OFFLINE" not in job_env, "the download Job is the one pod that goes online"
     init = by_kind(objects, "Deployment")["spec"]["template"]["spec"]["initContainers"][0]
-    assert {e["name"]: e["value"] for e in init["env"]}["GPTOSS_STAGED_MARKER"] == job_env[
+    assert {e["name"]: e["value"] for e in init["env"]}["GPTOSS_STAGED_MARKERS"] == job_env[
         "GPTOSS_STAGED_MARKER"
     ]
     claims = {
@@ -306,6 +306,56 @@ def test_local_model_source_skips_the_download():
     assert "limits" not in server(objects)["resources"], "the cpu profile asks for no GPU"
     for obj in objects:
         kubernetes_validate.validate(obj, "1.33", strict=True)
+
+
+def test_the_speculative_draft_is_staged_with_the_weights():
+    """The latency goal's EAGLE3 draft (vLLM recipe) is one more checkpoint: the Job downloads it after the
+    model, the servers wait for it, and the cache volume has room for it."""
+    plan = plan_serving(
+        PlanRequest(
+            model="gpt-oss-120b", accelerator="h100", gpus_per_host=8, goal="latency", paths=K8S_PATHS
+        )
+    )
+    assert plan.draft_model == "nvidia/gpt-oss-120b-Eagle3-v3"
+    objects = build_objects(plan, settings_from_values({}))
+    job = by_kind(objects, "Job", "model-download")["spec"]["template"]["spec"]["containers"][0]
+    job_env = {e["name"]: e.get("value") for e in job["env"]}
+    assert job_env["GPTOSS_MODEL_SOURCES"].splitlines() == [
+        "openai/gpt-oss-120b",
+        "nvidia/gpt-oss-120b-Eagle3-v3",
+    ]
+    marker = job_env["GPTOSS_STAGED_MARKER"]
+    assert marker.endswith("openai--gpt-oss-120b+nvidia--gpt-oss-120b-Eagle3-v3")
+    no_draft = plan_serving(replace(plan.request, speculative=False))
+    other = by_kind(build_objects(no_draft, settings_from_values({})), "Job", "model-download")
+    other_env = {e["name"]: e.get("value") for e in other["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert other_env["GPTOSS_STAGED_MARKER"] != marker, "turning the draft on must wait for its download"
+    pvc = by_kind(objects, "PersistentVolumeClaim")
+    assert int(pvc["spec"]["resources"]["requests"]["storage"].removesuffix("Gi")) >= math.ceil(
+        plan.weights_gib * 1.2
+    )
+
+
+def test_a_local_model_with_a_draft_downloads_only_the_draft_and_waits_for_both():
+    plan = plan_serving(
+        PlanRequest(
+            model="gpt-oss-120b",
+            accelerator="h200",
+            gpus_per_host=8,
+            goal="latency",
+            model_source="/models/gpt-oss-120b",
+            paths=K8S_PATHS,
+        )
+    )
+    objects = build_objects(plan, settings_from_values({}))
+    job = by_kind(objects, "Job", "model-download")["spec"]["template"]["spec"]["containers"][0]
+    assert {e["name"]: e.get("value") for e in job["env"]}["GPTOSS_MODEL_SOURCES"] == (
+        "nvidia/gpt-oss-120b-Eagle3-v3"
+    )
+    init = by_kind(objects, "Deployment")["spec"]["template"]["spec"]["initContainers"][0]
+    markers = {e["name"]: e["value"] for e in init["env"]}["GPTOSS_STAGED_MARKERS"].splitlines()
+    assert markers[0] == "/models/gpt-oss-120b/config.json"
+    assert markers[1].endswith("/nvidia--gpt-oss-120b-Eagle3-v3")
 
 
 @pytest.mark.parametrize(

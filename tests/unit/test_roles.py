@@ -202,3 +202,58 @@ def test_secret_never_prints_and_probe_keeps_key_off_argv():
     assert "sk-abc" not in repr(secret) and "sk-abc" not in str(secret) and secret.reveal() == "sk-abc"
     script = probe_models_script(8000, "gpt-oss-tiny", "/etc/gptoss/gptoss-vllm-0.env")
     assert "-K -" in script and "VLLM_API_KEY" in script
+
+
+# --- the speculative draft is staged with the weights ---------------------------------------------------
+
+
+def latency_120b(**data):
+    return gpu_settings(vllm_model="gpt-oss-120b", vllm_gpus=8, vllm_goal="latency", **data)
+
+
+def test_the_draft_is_downloaded_after_the_model():
+    from roles.weights import weights_marker, weights_marker_text
+
+    s = latency_120b()
+    plan = plan_for(s)
+    assert plan.hub_sources == ("openai/gpt-oss-120b", "nvidia/gpt-oss-120b-Eagle3-v3")
+    lines = [line for line in download_script(s, plan, "/opt/v").splitlines() if "hf download" in line]
+    assert lines == [
+        "/opt/v/bin/hf download --quiet openai/gpt-oss-120b > /dev/null",
+        "/opt/v/bin/hf download --quiet nvidia/gpt-oss-120b-Eagle3-v3 > /dev/null",
+    ]
+    assert weights_marker(s, plan).endswith("openai--gpt-oss-120b--nvidia--gpt-oss-120b-Eagle3-v3")
+    assert weights_marker_text(plan) == "openai/gpt-oss-120b nvidia/gpt-oss-120b-Eagle3-v3 complete"
+    # Without a draft the marker is the one hosts already have: a redeploy downloads nothing again.
+    plain = plan_for(latency_120b(vllm_speculative="false"))
+    assert weights_marker(s, plain) == "/var/lib/gptoss/hf/.gptoss-downloaded-openai--gpt-oss-120b"
+    assert weights_marker_text(plain) == "openai/gpt-oss-120b complete"
+
+
+def test_a_local_model_still_downloads_its_draft():
+    s = latency_120b(vllm_model_source="/srv/models/gpt-oss-120b")
+    plan = plan_for(s)
+    assert plan.hub_sources == ("nvidia/gpt-oss-120b-Eagle3-v3",)
+    assert "hf download --quiet nvidia/gpt-oss-120b-Eagle3-v3" in download_script(s, plan, "/opt/v")
+    assert "openai/gpt-oss-120b" not in download_script(s, plan, "/opt/v")
+
+
+def test_preflight_counts_the_draft_in_the_disk_it_needs():
+    s = latency_120b()
+    plan = plan_for(s)
+    free_kib = {"/opt/gptoss": 50 * 2**20, "/var/lib/gptoss": int(plan.model.weights_gib * 1.1 * 2**20) + 1}
+    host = dataclasses.replace(
+        gpu_host([("NVIDIA H100 80GB HBM3", 79.6, "575.57.08")] * 8), free_kib=free_kib
+    )
+    (problem,) = [p for p in problems(s, plan, host, "x", "y") if "GiB of weights" in p]
+    assert "nvidia/gpt-oss-120b-Eagle3-v3" in problem
+    no_draft = plan_for(latency_120b(vllm_speculative="off"))
+    assert not [p for p in problems(s, no_draft, host, "x", "y") if "GiB of weights" in p]
+
+
+def test_speculative_and_batch_host_data_reach_the_plan():
+    assert plan_for(latency_120b(vllm_speculative="false")).draft_model is None
+    plan = plan_for(latency_120b(vllm_max_num_seqs="16"))
+    assert plan.engines[0].argv[plan.engines[0].argv.index("--max-num-seqs") + 1] == "16"
+    with pytest.raises(ValueError, match="vllm_speculative"):
+        latency_120b(vllm_speculative="maybe")
