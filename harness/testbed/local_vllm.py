@@ -97,11 +97,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def plan_engine(checkpoint: Path, served_model_name: str, port: int, extra_args: tuple[str, ...] = ()):
-    """Engine 0 of the serving plan for the tiny model on CPU, served from the local checkpoint folder."""
+def plan_engine(
+    checkpoint: Path,
+    served_model_name: str,
+    port: int,
+    extra_args: tuple[str, ...] = (),
+    state_dir: Path = STATE_DIR,
+):
+    """Engine 0 of the serving plan for the tiny model on CPU, served from the local checkpoint folder, with
+    its HF home and cache root under `state_dir`."""
     paths = ServingPaths(
-        hf_home=str(STATE_DIR / "hf"),
-        vllm_cache_root=str(STATE_DIR / "vllm-cache"),
+        hf_home=str(state_dir / "hf"),
+        vllm_cache_root=str(state_dir / "vllm-cache"),
         tiktoken_dir=str(tiny_model.MODELS_DIR / "_vocab"),
     )
     plan = plan_serving(
