@@ -22,6 +22,7 @@ from serving.plan import (
     enumerate_plans,
     plan_serving,
 )
+from serving.readiness import ReadinessSpec, ReadinessSpecError, readiness_for
 from serving.slo import TTFT_P95_SLO_SECONDS, ttft_p95_slo_seconds
 
 CATALOG_MODELS = MODELS
@@ -43,9 +44,12 @@ __all__ = [
     "Plan",
     "PlanError",
     "PlanRequest",
+    "ReadinessSpec",
+    "ReadinessSpecError",
     "ServingPaths",
     "Support",
     "enumerate_plans",
     "plan_serving",
+    "readiness_for",
     "ttft_p95_slo_seconds",
 ]
