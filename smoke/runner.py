@@ -122,8 +122,12 @@ def run_smoke(
     """Run `names` against every endpoint in turn (one per replica); clients are injectable for tests.
 
     Without injected clients it makes guarded ones (`smoke.transport`): they reach only these endpoints
-    and hold every socket operation to the deadline and every body to the size cap.
+    and hold every socket operation to the deadline and every body to the size cap. Inject both clients or
+    neither: readiness, load and the SDK checks use the async one, and a guarded real one next to an
+    injected (fake) client would send those checks to the network.
     """
+    if client is not None and async_client_factory is None:
+        raise ValueError("inject async_client_factory together with client (e.g. both on one MockTransport)")
     urls = [e.base_url for e in endpoints]
     own_client = client is None
     http = client if client is not None else guarded_client(urls, options.max_response_bytes)

@@ -45,7 +45,7 @@ def test_readiness_deadline_fails_and_blocks_the_other_checks():
     report = run_against(fake, ["chat"], clock=clock, options=SmokeOptions(ready_timeout_s=20))
     ready = by_name(report, "readiness")
     assert ready.status == "failed"
-    assert "not healthy within 20s" in ready.summary() and "Connection refused" in ready.summary()
+    assert "not healthy within 20 s" in ready.summary() and "Connection refused" in ready.summary()
     assert clock.now <= 20
     chat = by_name(report, "chat")
     assert chat.status == "skipped" and "not ready" in chat.reason
@@ -67,14 +67,17 @@ def test_missing_key_is_named_as_the_reason():
     assert "$OPENAI_API_KEY is not set" in by_name(report, "readiness").summary()
 
 
-def test_wrong_model_name_lists_what_is_served():
+def test_wrong_model_name_fails_readiness_listing_what_is_served():
+    # Readiness means the served model is listed (smoke.readiness): a wrong name is final, not waited for.
+    clock = FakeClock()
     fake = FakeServer(FakeConfig(model="gpt-oss-tiny-chat", models_listed=["gpt-oss-tiny-chat"]))
-    report = run_against(fake, ["models", "chat"], model="gpt-oss-120b")
-    models = by_name(report, "models")
-    assert models.status == "failed"
-    assert "'gpt-oss-120b' is not served here; the server lists: gpt-oss-tiny-chat" in models.summary()
-    chat = by_name(report, "chat")
-    assert chat.status == "failed" and "does not exist" in chat.summary()
+    report = run_against(fake, ["models", "chat"], model="gpt-oss-120b", clock=clock)
+    ready = by_name(report, "readiness")
+    assert ready.status == "failed"
+    assert "'gpt-oss-120b' is not served here; the server lists: gpt-oss-tiny-chat" in ready.summary()
+    assert clock.now == 0, "a wrong model name was waited for"
+    assert by_name(report, "models").status == "skipped" and by_name(report, "chat").status == "skipped"
+    assert "/v1/chat/completions" not in fake.paths()
 
 
 def test_models_reports_max_model_len_when_the_server_does():
@@ -204,3 +207,16 @@ def test_a_hang_on_a_bad_request_fails_as_a_hang():
     fake = FakeServer(FakeConfig(hang_paths={"/v1/chat/completions"}))
     bad = by_name(run_against(fake, ["bad_request"]), "bad_request")
     assert bad.status == "failed" and sub(bad, "missing_messages").detail.startswith("hang: timed out")
+
+
+def test_a_fake_client_alone_is_refused_before_anything_reaches_the_network():
+    from smoke.endpoint import Endpoint
+    from smoke.runner import run_smoke
+
+    with pytest.raises(ValueError, match="async_client_factory together with client"):
+        run_smoke(
+            [Endpoint("http://fake.local/v1", "m")],
+            SmokeOptions(),
+            ["readiness"],
+            client=FakeServer().client(),
+        )

@@ -125,11 +125,19 @@ def test_several_base_urls_each_get_every_check():
     healthy = FakeServer()
     broken = FakeServer(FakeConfig(tool_mode="none"))
     routes = {"replica-a": healthy, "replica-b": broken}
-    client = httpx.Client(transport=httpx.MockTransport(lambda req: routes[req.url.host](req)))
+    transport = httpx.MockTransport(lambda req: routes[req.url.host](req))
+    client = httpx.Client(transport=transport)
     endpoints = [Endpoint(f"http://{host}:8000/v1", "gpt-oss-test") for host in routes]
     names, explicit = select(["core", "tool_call"])
     options = SmokeOptions(tool_cases=tuple(c for c in SmokeOptions().cases() if c.id == "get_weather_paris"))
-    report = run_smoke(endpoints, options, names, explicit=explicit, client=client)
+    report = run_smoke(
+        endpoints,
+        options,
+        names,
+        explicit=explicit,
+        client=client,
+        async_client_factory=lambda: httpx.AsyncClient(transport=transport),
+    )
     assert len(report.results) == 2 * len(names)
     assert by_name(report, "tool_call", "http://replica-a:8000/v1").passed
     assert by_name(report, "tool_call", "http://replica-b:8000/v1").status == "failed"

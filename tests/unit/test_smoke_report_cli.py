@@ -80,7 +80,7 @@ def test_the_api_key_never_appears_in_any_report(monkeypatch, tmp_path, capsys):
             )
         return response
 
-    client = httpx.Client(transport=httpx.MockTransport(echoing))
+    transport = httpx.MockTransport(echoing)
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     junit, js = tmp_path / "j.xml", tmp_path / "r.json"
     code = main(
@@ -97,7 +97,8 @@ def test_the_api_key_never_appears_in_any_report(monkeypatch, tmp_path, capsys):
             "--json",
             str(js),
         ],
-        client=client,
+        client=httpx.Client(transport=transport),
+        async_client_factory=lambda: httpx.AsyncClient(transport=transport),
     )
     out = capsys.readouterr()
     assert code == 1
