@@ -153,7 +153,8 @@ def test_responses_404_does_not_fail_a_default_run():
 
 
 def test_responses_unknown_model_404_is_a_failure_not_unsupported():
-    fake = FakeServer(FakeConfig(model="served", models_listed=["served"]))
+    # "other" is listed (readiness passes) but the Responses API does not know it: a 404 there is a failure.
+    fake = FakeServer(FakeConfig(model="served", models_listed=["served", "other"]))
     result = by_name(run_against(fake, ["responses"], model="other"), "responses")
     assert result.status == "failed" and "does not exist" in result.summary()
 
