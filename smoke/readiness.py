@@ -288,9 +288,9 @@ class _Wait:
     def _timeout(self) -> ReadinessResult:
         url, n = self.urls[self.stage], self.polls[self.stage]
         if self.stage == "health":
-            what = f"{url} not healthy within {self.deadline_s:g} s ({n} polls)"
+            what = f"{url} not healthy within {_seconds(self.deadline_s)} s ({n} polls)"
         else:
-            what = f"{url} did not list {self.spec.served_name!r} within {self.deadline_s:g} s ({n} polls)"
+            what = f"{url} did not list {self.spec.served_name!r} within {_seconds(self.deadline_s)} s ({n} polls)"
         return self._result("timeout", f"{what}; last: {self.last}")
 
     def _result(self, outcome: Outcome, detail: str) -> ReadinessResult:
@@ -309,6 +309,10 @@ class _Wait:
 
     def _redact(self, text: str) -> str:
         return text.replace(self.api_key, "***") if self.api_key else text
+
+
+def _seconds(value: float) -> str:
+    return f"{round(value, 1):g}"
 
 
 def _model_ids(body: bytes) -> tuple[str, ...] | None:

