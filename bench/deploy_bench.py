@@ -27,14 +27,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from testbed import nspawn, rootfs  # noqa: E402
-from testbed.deploy_runner import (  # noqa: E402
-    ensure_api_key,
-    healthy,
-    http_json,
-    run_deploy,
-    wait_for_ssh,
-    wait_healthy,
-)
+from testbed.deploy_runner import ensure_api_key, run_deploy, wait_for_ssh  # noqa: E402
+
+from smoke.readiness import wait_until_ready  # noqa: E402
 
 UNIT = "gptoss-vllm-0.service"
 MODEL = "gpt-oss-tiny"
@@ -103,9 +98,7 @@ def run(args) -> dict:
         # vLLM ready: from a restart to /v1/models listing the model (the model load alone).
         started = time.monotonic()
         ssh(f"systemctl restart {UNIT}")
-        wait_healthy(base, 600)
-        while MODEL not in json.dumps(http_json(f"{base}/v1/models", key)):
-            time.sleep(0.5)
+        wait_until_ready(base, MODEL, api_key=key, deadline_s=600).require()
         results["vllm_ready_s"] = round(time.monotonic() - started, 1)
 
         env = dict(os.environ, GPTOSS_BENCH_KEY=key)
@@ -122,9 +115,12 @@ def run(args) -> dict:
         pid = main_pid()
         started = time.monotonic()
         ssh(f"kill -9 {pid}")
-        while healthy(base, timeout=1):  # the old process answers until it is gone
+        deadline = time.monotonic() + 60
+        while main_pid() in (pid, 0):  # until systemd has started a new main process
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"systemd did not restart {UNIT} within 60 s of kill -9")
             time.sleep(0.2)
-        wait_healthy(base, 600)
+        wait_until_ready(base, MODEL, api_key=key, deadline_s=600).require()
         results["recovery_after_kill9_s"] = round(time.monotonic() - started, 1)
         results["restarted_pid_differs"] = main_pid() != pid
     finally:

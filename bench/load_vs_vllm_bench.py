@@ -42,6 +42,7 @@ import httpx
 from smoke.checks.load import run_probe
 from smoke.context import CheckContext, LoadOptions, SmokeOptions
 from smoke.endpoint import Endpoint
+from smoke.readiness import wait_until_ready
 from smoke.stats import percentile
 
 REPO = Path(__file__).resolve().parents[1]
@@ -218,6 +219,12 @@ def main() -> int:
         default="realtime",
         help="scheduling of both clients (default realtime: SCHED_FIFO 1, root or CAP_SYS_NICE; see above)",
     )
+    p.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=60.0,
+        help="seconds to wait for --base-url to serve (default 60)",
+    )
     p.add_argument("--out", type=Path, help="write the numbers as JSON here")
     args = p.parse_args()
     if args.start:
@@ -230,6 +237,13 @@ def main() -> int:
             return compare(args)
     if not (args.base_url and args.model and args.tokenizer):
         p.error("give --base-url, --model and --tokenizer of a ready endpoint, or --start chat|tools")
+    endpoint = Endpoint.from_env(args.base_url, args.model, api_key_env=args.api_key_env)
+    ready = wait_until_ready(
+        endpoint.root_url, endpoint.model, api_key=endpoint.api_key, deadline_s=args.ready_timeout
+    )
+    if not ready.ready:
+        print(f"error: the endpoint is not serving: {ready.detail}", file=sys.stderr)
+        return 1
     return compare(args)
 
 

@@ -30,6 +30,7 @@ import httpx
 from smoke.checks.load import run_probe
 from smoke.context import CheckContext, LoadOptions, SmokeOptions
 from smoke.endpoint import Endpoint
+from smoke.readiness import wait_until_ready
 
 LATE_S = 0.030
 
@@ -98,6 +99,12 @@ def main() -> int:
     p.add_argument("--api-key-env", default="OPENAI_API_KEY")
     p.add_argument("--start", choices=("chat", "tools"), help="start this tiny checkpoint on loopback first")
     p.add_argument("--seconds", type=float, default=30.0, help="how long each half measures (default 30)")
+    p.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=60.0,
+        help="seconds to wait for --base-url to serve (default 60)",
+    )
     p.add_argument("--out", type=Path, help="write the numbers as JSON here")
     args = p.parse_args()
     if os.geteuid() != 0:
@@ -109,9 +116,14 @@ def main() -> int:
             endpoint = Endpoint.from_env(server.base_url, server.model, api_key_env=server.export_key())
             results = measure(endpoint, args.seconds)
     elif args.base_url and args.model:
-        results = measure(
-            Endpoint.from_env(args.base_url, args.model, api_key_env=args.api_key_env), args.seconds
+        endpoint = Endpoint.from_env(args.base_url, args.model, api_key_env=args.api_key_env)
+        ready = wait_until_ready(
+            endpoint.root_url, endpoint.model, api_key=endpoint.api_key, deadline_s=args.ready_timeout
         )
+        if not ready.ready:
+            print(f"error: the endpoint is not serving: {ready.detail}", file=sys.stderr)
+            return 1
+        results = measure(endpoint, args.seconds)
     else:
         p.error("give --base-url and --model of a ready endpoint, or --start chat|tools")
     if args.out:

@@ -1,4 +1,6 @@
-"""Run the real `pyinfra` CLI on deploy.py and read its results table; probe a deployed endpoint.
+"""Run the real `pyinfra` CLI on deploy.py and read its results table; ask a deployed endpoint directly.
+
+Waiting for a deployed endpoint to serve is smoke.readiness.wait_until_ready, as everywhere else.
 
 Used by the end-to-end tests, `scripts/demo` (via `python -m testbed.deploy_runner`) and bench/deploy_bench.py, so
 all three deploy the same way a person does.
@@ -14,7 +16,6 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,25 +112,6 @@ def http_json(url: str, api_key: str | None = None, timeout: float = 5) -> dict:
     with urllib.request.urlopen(request, timeout=timeout) as response:
         body = response.read()
     return json.loads(body) if body else {}
-
-
-def healthy(base: str, timeout: float = 3) -> bool:
-    """GET {base}/health answers 200 (base like http://10.231.0.2:8000)."""
-    try:
-        with urllib.request.urlopen(f"{base}/health", timeout=timeout) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def wait_healthy(base: str, deadline_s: float) -> float:
-    """Seconds until /health answers; TimeoutError after deadline_s."""
-    started = time.monotonic()
-    while time.monotonic() - started < deadline_s:
-        if healthy(base):
-            return time.monotonic() - started
-        time.sleep(0.5)
-    raise TimeoutError(f"{base}/health did not answer within {deadline_s:.0f} s")
 
 
 def ensure_api_key(path: str | os.PathLike[str]) -> Path:

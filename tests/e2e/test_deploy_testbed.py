@@ -17,9 +17,11 @@ import time
 from pathlib import Path
 
 import pytest
-from testbed.deploy_runner import DeployRun, ensure_api_key, http_json, run_deploy, wait_for_ssh, wait_healthy
+from testbed.deploy_runner import DeployRun, ensure_api_key, http_json, run_deploy, wait_for_ssh
 from testbed.rootfs import cache_root
 from testbed.tiny_model import CHECKPOINTS
+
+from smoke.readiness import wait_until_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -190,7 +192,7 @@ def test_kill_9_is_restarted_by_systemd_and_serves_again(deployed):
     while deployed.main_pid() in (pid, 0):
         assert time.monotonic() < deadline, "systemd did not start a new main process within 60 s"
         time.sleep(0.5)
-    wait_healthy(deployed.base, deadline_s=360)
+    wait_until_ready(deployed.base, MODEL, api_key=deployed.api_key, deadline_s=360).require()
     print(f"recovery after kill -9: {time.monotonic() - killed:.1f} s")
     assert int(deployed.show("NRestarts")) == restarts + 1
     proc = deployed.smoke()
