@@ -15,6 +15,9 @@ from pyinfra import host
 from pyinfra.api import FactBase, FileUploadCommand, StringCommand, operation
 from pyinfra.facts.files import File, Sha256File
 
+from serving.readiness import ReadinessSpec
+from targets.systemd.probe import probe_script, wait_script
+
 
 class Secret:
     """A string that prints as <redacted>: pyinfra logs operation arguments in verbose modes."""
@@ -54,6 +57,9 @@ def secret_file(path: str, content: Secret, upload_dir: str, user: str = "root",
         yield StringCommand("chown", f"{user}:{group}", shlex.quote(path))
         yield StringCommand("chmod", "600", shlex.quote(path))
         return
+    if current.get("user") == user and current.get("group") == group and current.get("mode") == 600:
+        host.noop(f"{path} holds the wanted content, 0600 {user}:{group}")
+        return
     if current.get("user") != user or current.get("group") != group:
         yield StringCommand("chown", f"{user}:{group}", shlex.quote(path))
     if current.get("mode") != 600:
@@ -83,62 +89,33 @@ def install_once(marker: str, marker_text: str, script: str):
     interrupted run left no marker and reruns too.
     """
     if host.get_fact(FileText, path=marker) == marker_text:
+        host.noop(f"{marker} records this install already")
         return
     full = f"set -e\n{script}\nprintf '%s\\n' {shlex.quote(marker_text)} > {shlex.quote(marker)}"
     yield StringCommand("sh", "-c", shlex.quote(full))
 
 
 class EndpointAnswers(FactBase):
-    """True when /health answers 200 and /v1/models lists the served name, asked on the host itself."""
+    """True when the engine on `port` serves `spec` (health, then the model listed), asked on the host."""
 
-    def command(self, port: int, served_name: str, env_file: str) -> str:
+    def command(self, spec: ReadinessSpec, port: int, env_file: str) -> str:
         return "sh -c " + shlex.quote(
-            probe_models_script(port, served_name, env_file, timeout=3) + " && echo yes || echo no"
+            probe_script(spec, port, env_file, timeout_s=3) + " && echo yes || echo no"
         )
 
     def process(self, output):
         return bool(output) and output[-1] == "yes"
 
 
-def probe_models_script(port: int, served_name: str, env_file: str, timeout: int = 5) -> str:
-    """Shell that exits 0 when /health is 200 and /v1/models names `served_name`.
-
-    The API key is read from the root-only env file into a shell variable and handed to curl on stdin
-    (`-K -`), so it is never in a command line that `ps` shows.
-    """
-    base = f"http://127.0.0.1:{port}"
-    q = shlex.quote
-    return (
-        f"curl -fsS -m {timeout} -o /dev/null {base}/health"
-        f" && ( set -a; . {q(env_file)}; set +a;"
-        ' printf \'header = "Authorization: Bearer %s"\\n\' "${VLLM_API_KEY:-none}"'
-        f" | curl -fsS -m {timeout} -K - {base}/v1/models ) | grep -q {q(chr(34) + served_name + chr(34))}"
-    )
-
-
 @operation()
-def endpoint_ready(port: int, served_name: str, env_file: str, unit: str, timeout_s: int):
+def endpoint_ready(spec: ReadinessSpec, port: int, env_file: str, unit: str, timeout_s: int):
     """
-    Wait until vLLM behind `unit` answers /health and lists `served_name` on /v1/models.
+    Wait until vLLM behind `unit` serves `spec`: /health answers and the model list names the served model.
 
-    No change when it already answers; otherwise a loop on the host with the plan's startup budget,
+    No change when it already serves; otherwise a loop on the host with the plan's startup budget,
     failing early (with the journal's tail) if systemd gives up on the unit.
     """
-    if host.get_fact(EndpointAnswers, port=port, served_name=served_name, env_file=env_file):
+    if host.get_fact(EndpointAnswers, spec=spec, port=port, env_file=env_file):
+        host.noop(f"{unit} already serves {spec.served_name} on port {port}")
         return
-    q = shlex.quote
-    probe = probe_models_script(port, served_name, env_file)
-    script = f"""
-deadline=$(( $(date +%s) + {int(timeout_s)} ))
-until {probe}; do
-  state=$(systemctl show -p ActiveState --value {q(unit)})
-  if [ "$state" = failed ] || [ "$(date +%s)" -ge "$deadline" ]; then
-    echo "{unit} is not serving after {int(timeout_s)} s budget (state $state); its journal:" >&2
-    journalctl -u {q(unit)} -n 40 --no-pager >&2
-    exit 1
-  fi
-  sleep 2
-done
-echo "{unit} answers on port {port}"
-"""
-    yield StringCommand("sh", "-c", q(script))
+    yield StringCommand("sh", "-c", shlex.quote(wait_script(spec, port, env_file, unit, timeout_s)))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from io import StringIO
 
 from pyinfra import host
@@ -15,10 +15,12 @@ from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.files import FindFiles
 from pyinfra.facts.systemd import SystemdStatus
 from pyinfra.operations import files, python, systemd
+from pyinfra.operations.util import any_changed
 
 from roles.ops import Secret, endpoint_ready, secret_file
 from roles.settings import DEFAULTS, Plan, Settings
 from roles.system import upload_dir
+from serving.readiness import readiness_for
 from targets.systemd import (
     UNIT_PREFIX,
     UnitOptions,
@@ -36,11 +38,6 @@ def unit_options(settings: Settings, plan: Plan, venv: str) -> UnitOptions:
     return options_for(
         plan, settings.layout, kernel_protection=settings.unit_kernel_protection, venv_dir=venv
     )
-
-
-def _any_changed(ops: Sequence[OperationMeta | None]) -> Callable[[], bool]:
-    real = [op for op in ops if op is not None]
-    return lambda: any(op.did_change() for op in real)
 
 
 def endpoint_host(settings: Settings) -> str:
@@ -82,11 +79,14 @@ def vllm_services(
     # Engines a previous plan had and this one does not: stop, disable and remove them.
     existing = host.get_fact(FindFiles, path=UNIT_DIR, fname=f"{UNIT_PREFIX}-*.service", maxdepth=1) or []
     stale = sorted(os.path.basename(p) for p in existing if os.path.basename(p) not in wanted)
+    removed_units = []
     for name in stale:
         systemd.service(
             name=f"Old engine {name} is stopped and disabled", service=name, running=False, enabled=False
         )
-        files.file(name=f"Old unit {name} is removed", path=f"{UNIT_DIR}/{name}", present=False)
+        removed_units.append(
+            files.file(name=f"Old unit {name} is removed", path=f"{UNIT_DIR}/{name}", present=False)
+        )
         files.file(
             name=f"Old env file of {name} is removed",
             path=f"{settings.config_dir}/{name.removesuffix('.service')}.env",
@@ -112,10 +112,11 @@ def vllm_services(
         )
         per_engine.append((engine, name, unit, env))
 
-    units_changed = _any_changed([u for _, _, u, _ in per_engine] + [None] * len(stale))
+    units_changed = any_changed(*(u for _, _, u, _ in per_engine), *removed_units)
     systemd.daemon_reload(name="systemd has loaded the changed units", _if=units_changed)
 
     status = host.get_fact(SystemdStatus) or {}
+    ready = readiness_for(plan)
     started_ops = []
     for engine, name, unit, env in per_engine:
         was_running = bool(status.get(name))
@@ -126,7 +127,7 @@ def vllm_services(
                 name=f"{name} is restarted because its unit, env file or vLLM changed",
                 service=name,
                 restarted=True,
-                _if=_any_changed([unit, env, *installed]),
+                _if=any_changed(unit, env, *(op for op in installed if op is not None)),
             )
         start = systemd.service(
             name=f"{name} is enabled and running", service=name, running=True, enabled=True
@@ -134,9 +135,9 @@ def vllm_services(
         started_ops += [op for op in (restart, start) if op is not None]
         if settings.wait:
             endpoint_ready(
-                name=f"{name} answers /health and lists {plan.served_model_name} on /v1/models",
+                name=f"{name} answers {ready.health_path} and lists {ready.served_name} on {ready.models_path}",
+                spec=ready,
                 port=engine.port,
-                served_name=plan.served_model_name,
                 env_file=env_file_path(engine, options),
                 unit=name,
                 timeout_s=plan.startup_timeout_s,
@@ -152,5 +153,5 @@ def vllm_services(
                 model=plan.served_model_name,
                 api_key=api_key,
                 checks=settings.smoke_checks,
-                _if=_any_changed(started_ops),
+                _if=any_changed(*started_ops),
             )

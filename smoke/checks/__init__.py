@@ -34,7 +34,7 @@ CHECKS: dict[str, CheckSpec] = {
             "readiness",
             "core",
             check_readiness,
-            "wait for /health, then /v1/models, with a deadline and backoff",
+            "wait for /health, then the served model on /v1/models, with a deadline and backoff",
         ),
         CheckSpec("models", "core", check_models, "the served model is listed (and its max_model_len)"),
         CheckSpec("chat", "core", check_chat, "an answer, finish_reason, usage and the reasoning text"),

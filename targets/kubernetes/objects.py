@@ -11,8 +11,9 @@ Design choices (explained for users in docs/kubernetes.md):
 - One Deployment, one pod per engine, each pod asking for `tensor_parallel_size` GPUs. Replicas share the
   cache read-write, so nothing needs a StatefulSet's stable identity.
 - The API key reaches vLLM only as `VLLM_API_KEY` from a secretKeyRef. Kubernetes httpGet probes cannot
-  take a header from a Secret, so readiness is an exec probe that reads the key from the container's own
-  environment and asks `/v1/models` for the served name; startup and liveness use the open `/health`.
+  take a header from a Secret, so readiness is an exec probe generated from the plan's ReadinessSpec (the
+  same contract as smoke.readiness): it reads the key from the container's own environment, asks `/health`,
+  then `/v1/models` for the served name; startup and liveness use the open `/health`.
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from serving import VLLM_VERSION, Plan
+from serving import VLLM_VERSION, Plan, readiness_for
 from targets.kubernetes.scripts import (
     DOWNLOAD_SCRIPT,
-    READINESS_SCRIPT,
     SMOKE_SCRIPT,
     WAIT_FOR_WEIGHTS_SCRIPT,
+    readiness_command,
 )
 from targets.kubernetes.settings import (
     HOME_MOUNT,
@@ -359,6 +360,7 @@ def server_container(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
     env.append(_secret_env("VLLM_API_KEY", settings.api_key_secret))
     mounts = engine_mounts(plan)
     startup_failures = math.ceil(plan.startup_timeout_s / STARTUP_PROBE_PERIOD_S)
+    ready = readiness_for(plan)
     return {
         "name": "vllm",
         "image": server_image(plan, settings),
@@ -369,20 +371,20 @@ def server_container(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
         "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
         "resources": resources,
         "startupProbe": {
-            "httpGet": {"path": "/health", "port": "http"},
+            "httpGet": {"path": ready.health_path, "port": "http"},
             "periodSeconds": STARTUP_PROBE_PERIOD_S,
             "timeoutSeconds": 5,
             "failureThreshold": startup_failures,
         },
         "readinessProbe": {
-            "exec": {"command": ["python3", "-c", READINESS_SCRIPT, str(port), plan.served_model_name]},
+            "exec": {"command": readiness_command(ready, port)},
             "periodSeconds": 10,
             "timeoutSeconds": 8,
             "failureThreshold": 3,
         },
         "livenessProbe": {
             # /health is open (no key) and answers while the engine loop lives; generous under load.
-            "httpGet": {"path": "/health", "port": "http"},
+            "httpGet": {"path": ready.health_path, "port": "http"},
             "periodSeconds": 15,
             "timeoutSeconds": 10,
             "failureThreshold": 4,

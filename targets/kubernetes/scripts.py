@@ -1,16 +1,44 @@
 """Shell and Python snippets the Kubernetes objects run in their containers. They read every variable
-part from the container environment (never from string formatting), so no value is spliced into code."""
+part from the container environment or argv (never from string formatting), so no value is spliced into code."""
 
-# vLLM requires the key on /v1/*; httpGet probes cannot read a Secret, so this runs inside the container,
-# takes the key from the container's environment and checks the served model is listed. argv[1] is the
-# port, argv[2] the served model name; nothing secret is in the pod spec.
+from __future__ import annotations
+
+from serving.readiness import ReadinessSpec
+
+# The readiness probe, generated from the plan's ReadinessSpec: ready means what smoke.readiness means,
+# /health answers 200, then the model list names the served model. vLLM requires the key on /v1/*, and
+# httpGet probes cannot read a Secret, so this runs inside the container and takes the key from the
+# container's environment; nothing secret is in the pod spec. argv: port, health path, models path, served
+# name. Proxies from the environment are ignored: the probe asks its own container on loopback.
 READINESS_SCRIPT = (
     "import json, os, sys, urllib.request\n"
-    "req = urllib.request.Request(f'http://127.0.0.1:{sys.argv[1]}/v1/models', "
-    "headers={'Authorization': 'Bearer ' + os.environ['VLLM_API_KEY']})\n"
-    "ids = [m['id'] for m in json.load(urllib.request.urlopen(req, timeout=5))['data']]\n"
-    "sys.exit(0 if sys.argv[2] in ids else 1)\n"
+    "port, health, models, name = sys.argv[1:5]\n"
+    "base = 'http://127.0.0.1:' + port\n"
+    "http = urllib.request.build_opener(urllib.request.ProxyHandler({}))\n"
+    "key = os.environ.get('VLLM_API_KEY')\n"
+    "try:\n"
+    "    http.open(base + health, timeout=5).close()\n"
+    "    asked = urllib.request.Request(base + models, headers={'Authorization': 'Bearer ' + key} if key else {})\n"
+    "    with http.open(asked, timeout=5) as answer:\n"
+    "        ids = [m.get('id') for m in json.load(answer)['data'] if isinstance(m, dict)]\n"
+    "except Exception as error:\n"
+    "    sys.exit(f'not ready: {type(error).__name__}: {error}')\n"
+    "sys.exit(0 if name in ids else f'not ready: {name!r} is not listed')\n"
 )
+
+
+def readiness_command(spec: ReadinessSpec, port: int) -> list[str]:
+    """The exec probe's command: the script and its arguments, every value an argv word of its own."""
+    return [
+        "python3",
+        "-c",
+        READINESS_SCRIPT,
+        str(port),
+        spec.health_path,
+        spec.models_path,
+        spec.served_name,
+    ]
+
 
 # One file per line in GPTOSS_STAGED_MARKERS (a local model's config.json, the download Job's marker).
 WAIT_FOR_WEIGHTS_SCRIPT = (

@@ -122,8 +122,9 @@ def test_probes_split_startup_budget_from_readiness_and_liveness(case):
     )
     ready = c["readinessProbe"]["exec"]["command"]
     assert ready[:2] == ["python3", "-c"]
-    assert "/v1/models" in ready[2] and "os.environ['VLLM_API_KEY']" in ready[2]
-    assert ready[3:] == [str(plan.request.port), plan.served_model_name]
+    # The generated probe (run for real in test_probes.py): key from the container env, values as argv.
+    assert "os.environ.get('VLLM_API_KEY')" in ready[2]
+    assert ready[3:] == [str(plan.request.port), "/health", "/v1/models", plan.served_model_name]
     deployment = by_kind(objects, "Deployment")["spec"]
     assert deployment["progressDeadlineSeconds"] > plan.startup_timeout_s
     assert deployment["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
