@@ -14,7 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from serving import Plan
-from targets.kubernetes.objects import build_objects, labels, object_key, service_url
+from targets.kubernetes.objects import labels, object_key, service_objects, service_url
 from targets.kubernetes.settings import K8sSettings, SecretRef, for_kubernetes
 
 TYPE_TOKEN = "gptoss:index:GptOssService"
@@ -22,6 +22,7 @@ TYPE_TOKEN = "gptoss:index:GptOssService"
 # Kinds the component registers as typed resources; anything else (CRDs) goes through CustomResource.
 TYPED: dict[tuple[str, str], Any] = {
     ("v1", "Namespace"): k8s.core.v1.Namespace,
+    ("v1", "Secret"): k8s.core.v1.Secret,
     ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccount,
     ("v1", "PersistentVolumeClaim"): k8s.core.v1.PersistentVolumeClaim,
     ("v1", "Service"): k8s.core.v1.Service,
@@ -49,7 +50,13 @@ def register_object(obj: dict[str, Any], opts: pulumi.ResourceOptions) -> pulumi
 
 
 class GptOssService(pulumi.ComponentResource):
-    """gpt-oss on vLLM: cache, download, servers, Service, policies, monitoring and a smoke Job."""
+    """gpt-oss on vLLM: cache, download, servers, Service, policies, monitoring and a smoke Job.
+
+    Each child is an attribute named for its role (None when these settings do not make it), and each
+    names the children it needs first: the server Deployment waits for its cache volume, service account and
+    API key Secret; the download Job for the cache and the HF token; the smoke Job for ready servers behind
+    their Service and network policy. Everything waits for the namespace and the caller's `depends_on`.
+    """
 
     url: pulumi.Output[str]
     service_name: pulumi.Output[str]
@@ -66,56 +73,57 @@ class GptOssService(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         plan = for_kubernetes(plan)
-        objects = build_objects(plan, settings)  # raises before the component or a child is registered
+        objects = service_objects(plan, settings)  # raises before the component or a child is registered
         super().__init__(TYPE_TOKEN, name, None, opts)
         self.objects = objects
-        self.resources: dict[str, pulumi.CustomResource] = {}
 
-        def child(extra: Sequence[pulumi.Resource] = (), **kw: Any) -> pulumi.ResourceOptions:
-            deps = [*depends_on, *base, *extra]
-            return pulumi.ResourceOptions(parent=self, depends_on=deps, **kw)
+        def child(obj: dict[str, Any], needs: Sequence[pulumi.Resource | None] = (), **kw: Any):
+            deps = [*depends_on, *([self.namespace] if self.namespace else []), *(d for d in needs if d)]
+            return register_object(obj, pulumi.ResourceOptions(parent=self, depends_on=deps, **kw))
 
-        base: list[pulumi.Resource] = []
-        namespace = next((o for o in objects if o["kind"] == "Namespace"), None)
-        if namespace is not None:
-            self.resources[object_key(namespace)] = register_object(namespace, child())
-            base.append(self.resources[object_key(namespace)])
+        def maybe(obj: dict[str, Any] | None, needs: Sequence[pulumi.Resource | None] = (), **kw: Any):
+            return child(obj, needs, **kw) if obj is not None else None
 
-        secrets: list[pulumi.Resource] = []
-        if api_key is not None:
-            secrets.append(self._secret(settings.api_key_secret, api_key, settings, plan, child()))
-        if hf_token is not None and settings.hf_token_secret is not None:
-            secrets.append(self._secret(settings.hf_token_secret, hf_token, settings, plan, child()))
+        self.namespace: pulumi.CustomResource | None = None
+        if objects.namespace is not None:
+            self.namespace = register_object(
+                objects.namespace, pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
+            )
+        self.api_key_secret = self._secret(settings.api_key_secret, api_key, settings, plan, child)
+        self.hf_token_secret = self._secret(settings.hf_token_secret, hf_token, settings, plan, child)
 
-        # Await budgets from the plan: pulumi-kubernetes waits for Deployments to be ready and Jobs to finish.
-        rollout_s = plan.startup_timeout_s + 3600
-        for obj in objects:
-            key = object_key(obj)
-            if obj["kind"] == "Namespace":
-                continue
-            component = obj["metadata"]["labels"].get("app.kubernetes.io/component")
-            extra: list[pulumi.Resource] = list(secrets)
-            kw: dict[str, Any] = {}
-            if obj["kind"] == "Deployment":
-                extra += [
-                    r
-                    for k, r in self.resources.items()
-                    if k.startswith(("persistentvolumeclaim", "serviceaccount"))
-                ]
-                kw["custom_timeouts"] = pulumi.CustomTimeouts(create=f"{rollout_s}s", update=f"{rollout_s}s")
-                if settings.autoscaling:
-                    kw["ignore_changes"] = ["spec.replicas"]  # KEDA owns the replica count
-            elif obj["kind"] == "Job":
-                # Jobs are immutable: a changed spec replaces them, deleting the old one first (fixed names).
-                kw["delete_before_replace"] = True
-                kw["replace_on_changes"] = ["spec"]
-                if component == "model-download":
-                    extra += [r for k, r in self.resources.items() if k.startswith("persistentvolumeclaim")]
-                    kw["custom_timeouts"] = pulumi.CustomTimeouts(create="6h", update="6h")
-                else:  # smoke: after the servers are ready and reachable
-                    extra += list(self.resources.values())
-                    kw["custom_timeouts"] = pulumi.CustomTimeouts(create="40m", update="40m")
-            self.resources[key] = register_object(obj, child(extra, **kw))
+        self.service_account = child(objects.service_account)
+        self.cache_pvc = child(objects.cache_pvc)
+        # Jobs are immutable: a changed spec replaces them, deleting the old one first (fixed names).
+        job = {"delete_before_replace": True, "replace_on_changes": ["spec"]}
+        self.download_job = maybe(
+            objects.download_job,
+            [self.cache_pvc, self.hf_token_secret],
+            custom_timeouts=pulumi.CustomTimeouts(create="6h", update="6h"),
+            **job,
+        )
+        # pulumi-kubernetes waits for the Deployment to be ready: the plan's startup budget plus image pulls.
+        rollout = f"{plan.startup_timeout_s + 3600}s"
+        self.deployment = child(
+            objects.deployment,
+            [self.service_account, self.cache_pvc, self.api_key_secret],
+            custom_timeouts=pulumi.CustomTimeouts(create=rollout, update=rollout),
+            # With autoscaling, KEDA owns the replica count.
+            ignore_changes=["spec.replicas"] if settings.autoscaling else None,
+        )
+        self.service = child(objects.service)
+        self.disruption_budget = child(objects.disruption_budget)
+        self.network_policy = child(objects.network_policy)
+        self.service_monitor = maybe(objects.service_monitor, [self.service])
+        self.prometheus_rule = maybe(objects.prometheus_rule)
+        self.dashboard_config_map = maybe(objects.dashboard_config_map)
+        self.scaled_object = maybe(objects.scaled_object, [self.deployment])
+        self.smoke_job = maybe(
+            objects.smoke_job,
+            [self.deployment, self.service, self.network_policy, self.api_key_secret],
+            custom_timeouts=pulumi.CustomTimeouts(create="40m", update="40m"),
+            **job,
+        )
 
         self.url = pulumi.Output.from_input(service_url(plan, settings))
         self.service_name = pulumi.Output.from_input(settings.name)
@@ -135,21 +143,25 @@ class GptOssService(pulumi.ComponentResource):
 
     def _secret(
         self,
-        ref: SecretRef,
-        value: pulumi.Input[str],
+        ref: SecretRef | None,
+        value: pulumi.Input[str] | None,
         settings: K8sSettings,
         plan: Plan,
-        opts: pulumi.ResourceOptions,
-    ) -> pulumi.CustomResource:
-        return k8s.core.v1.Secret(
-            f"secret-{ref.name}",
-            metadata={
+        child: Any,
+    ) -> pulumi.CustomResource | None:
+        """A Secret made from secret config, or None when the config has no value (an existing Secret)."""
+        if ref is None or value is None:
+            return None
+        obj = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
                 "name": ref.name,
                 "namespace": settings.namespace,
                 "labels": labels(settings, "secret", plan),
             },
-            type="Opaque",
+            "type": "Opaque",
             # A Pulumi secret in, an encrypted value in the state; never a plain string in the inputs.
-            string_data={ref.key: pulumi.Output.secret(value)},
-            opts=opts,
-        )
+            "stringData": {ref.key: pulumi.Output.secret(value)},
+        }
+        return child(obj)

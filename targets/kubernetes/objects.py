@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 from serving import VLLM_VERSION, Plan, readiness_for
@@ -606,33 +607,53 @@ def smoke_job_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
     }
 
 
-def build_objects(plan: Plan, settings: K8sSettings) -> list[dict[str, Any]]:
-    """Every object for one gpt-oss service, in apply order. Raises SettingsError or PlanError first."""
+@dataclass(frozen=True)
+class ServiceObjects:
+    """Every object of one gpt-oss service, by role (None: not wanted by these settings). Fields are in
+    apply order; the Pulumi component registers each one by its role and names its dependencies."""
+
+    namespace: dict[str, Any] | None
+    service_account: dict[str, Any]
+    cache_pvc: dict[str, Any]
+    download_job: dict[str, Any] | None
+    deployment: dict[str, Any]
+    service: dict[str, Any]
+    disruption_budget: dict[str, Any]
+    network_policy: dict[str, Any]
+    service_monitor: dict[str, Any] | None
+    prometheus_rule: dict[str, Any] | None
+    dashboard_config_map: dict[str, Any] | None
+    scaled_object: dict[str, Any] | None
+    smoke_job: dict[str, Any] | None
+
+    def in_apply_order(self) -> list[dict[str, Any]]:
+        return [obj for f in fields(self) if (obj := getattr(self, f.name)) is not None]
+
+
+def service_objects(plan: Plan, settings: K8sSettings) -> ServiceObjects:
+    """Every object for one gpt-oss service, by role. Raises SettingsError or PlanError first."""
     plan = for_kubernetes(plan)
     validate(plan, settings)
-    objects: list[dict[str, Any]] = []
-    if settings.create_namespace:
-        objects.append(namespace_object(plan, settings))
-    objects += [service_account_object(plan, settings), cache_pvc_object(plan, settings)]
-    if needs_download(plan):
-        objects.append(download_job_object(plan, settings))
-    objects += [
-        deployment_object(plan, settings),
-        service_object(plan, settings),
-        pdb_object(plan, settings),
-        network_policy_object(plan, settings),
-    ]
-    if settings.monitoring:
-        objects += [
-            service_monitor_object(plan, settings),
-            prometheus_rule_object(plan, settings),
-            dashboard_config_map_object(plan, settings),
-        ]
-    if settings.autoscaling:
-        objects.append(scaled_object(plan, settings))
-    if settings.smoke_job:
-        objects.append(smoke_job_object(plan, settings))
-    return objects
+    return ServiceObjects(
+        namespace=namespace_object(plan, settings) if settings.create_namespace else None,
+        service_account=service_account_object(plan, settings),
+        cache_pvc=cache_pvc_object(plan, settings),
+        download_job=download_job_object(plan, settings) if needs_download(plan) else None,
+        deployment=deployment_object(plan, settings),
+        service=service_object(plan, settings),
+        disruption_budget=pdb_object(plan, settings),
+        network_policy=network_policy_object(plan, settings),
+        service_monitor=service_monitor_object(plan, settings) if settings.monitoring else None,
+        prometheus_rule=prometheus_rule_object(plan, settings) if settings.monitoring else None,
+        dashboard_config_map=dashboard_config_map_object(plan, settings) if settings.monitoring else None,
+        scaled_object=scaled_object(plan, settings) if settings.autoscaling else None,
+        smoke_job=smoke_job_object(plan, settings) if settings.smoke_job else None,
+    )
+
+
+def build_objects(plan: Plan, settings: K8sSettings) -> list[dict[str, Any]]:
+    """Every object for one gpt-oss service, in apply order. Raises SettingsError or PlanError first."""
+    return service_objects(plan, settings).in_apply_order()
 
 
 def object_key(obj: Mapping[str, Any]) -> str:
@@ -641,8 +662,10 @@ def object_key(obj: Mapping[str, Any]) -> str:
 
 
 __all__ = [
+    "ServiceObjects",
     "build_objects",
     "labels",
     "object_key",
+    "service_objects",
     "service_url",
 ]

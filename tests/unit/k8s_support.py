@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+from pulumi.runtime.mocks import MockMonitor
 
 from infra.config import PROJECT
 from serving import plan_serving
@@ -68,6 +69,8 @@ class Registered:
 @dataclass
 class RecordingMocks(pulumi.runtime.Mocks):
     resources: list[Registered] = field(default_factory=list)
+    # logical name -> the logical names of the resources it waits for (filled by DependencyMonitor)
+    dependencies: dict[str, list[str]] = field(default_factory=dict)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         self.resources.append(
@@ -81,13 +84,35 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def of_type(self, prefix: str) -> list[Registered]:
         return [r for r in self.resources if r.typ.startswith(prefix)]
 
+    def depends_on(self, name: str) -> list[str]:
+        assert name in self.dependencies, f"no resource named {name}; registered: {sorted(self.dependencies)}"
+        return self.dependencies[name]
+
+
+class DependencyMonitor(MockMonitor):
+    """Pulumi's mock monitor, also recording each registration's dependencies (the URNs the engine orders
+    it after), which MockResourceArgs does not carry. Keyed by logical name: registrations may interleave."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.recording = mocks
+
+    def RegisterResource(self, request):
+        assert request.name not in self.recording.dependencies, f"two resources named {request.name}"
+        self.recording.dependencies[request.name] = sorted(
+            urn.split("::")[-1] for urn in request.dependencies
+        )
+        return super().RegisterResource(request)
+
 
 def run_program(config: dict[str, Any], secrets: dict[str, str] | None = None) -> RecordingMocks:
     """Run infra/__main__.py under mocks with this stack config; returns what it registered."""
     import json
 
     mocks = RecordingMocks()
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="test", preview=False)
+    pulumi.runtime.set_mocks(
+        mocks, project=PROJECT, stack="test", preview=False, monitor=DependencyMonitor(mocks)
+    )
     all_config = {
         f"{PROJECT}:{k}": json.dumps(v) if isinstance(v, (list, bool, int)) else str(v)
         for k, v in config.items()

@@ -182,3 +182,122 @@ def test_node_pool_refuses_amd():
             },
             SECRETS,
         )
+
+
+# ---- the component's children and their dependency edges, by resource name -------------------------------
+
+FULL = {**PLAN_CONFIGS["120b-h100-tp4"], "monitoring": True, "autoscaling": True}
+NS = "namespace-gptoss"
+PVC = "persistentvolumeclaim-gptoss-models"
+API_KEY = "secret-gptoss-api-key"
+HF_TOKEN = "secret-gptoss-hf-token"
+SERVER = "deployment-gptoss"
+SERVICE = "service-gptoss"
+POLICY = "networkpolicy-gptoss"
+
+# Each child and what it must wait for: its namespace, plus what it reads or reaches.
+FULL_EDGES = {
+    NS: set(),
+    API_KEY: {NS},
+    HF_TOKEN: {NS},
+    "serviceaccount-gptoss": {NS},
+    PVC: {NS},
+    "job-gptoss-download": {NS, PVC, HF_TOKEN},
+    SERVER: {NS, PVC, "serviceaccount-gptoss", API_KEY},
+    SERVICE: {NS},
+    "poddisruptionbudget-gptoss": {NS},
+    POLICY: {NS},
+    "servicemonitor-gptoss": {NS, SERVICE},
+    "scaledobject-gptoss": {NS, SERVER},
+    "job-gptoss-smoke": {NS, SERVER, SERVICE, POLICY, API_KEY},
+}
+
+
+def assert_edges(mocks, edges):
+    for name, wanted in edges.items():
+        got = set(mocks.depends_on(name))
+        assert got == wanted, f"{name} depends on {sorted(got)}, want {sorted(wanted)}"
+
+
+def test_every_child_names_what_it_waits_for():
+    mocks = run_program(FULL, SECRETS)
+    assert_edges(mocks, FULL_EDGES)
+    children = {r.name for r in mocks.resources if r.typ.startswith("kubernetes:")}
+    assert children == set(FULL_EDGES), "a child was registered without its edges being asserted"
+
+
+def test_without_namespace_secrets_or_download_the_edges_shrink_to_what_exists():
+    config = {
+        **PLAN_CONFIGS["20b-l4"],
+        "createNamespace": False,
+        "apiKeySecretName": "team-llm",  # an existing Secret: nothing to wait for
+        "modelSource": "/models/gpt-oss-20b",  # on the cache volume already: no download Job
+        "smokeJob": False,
+    }
+    mocks = run_program(config)
+    assert_edges(
+        mocks,
+        {
+            SERVER: {PVC, "serviceaccount-gptoss"},
+            PVC: set(),
+            SERVICE: set(),
+            POLICY: set(),
+        },
+    )
+    names = set(mocks.dependencies)
+    for absent in (NS, API_KEY, HF_TOKEN, "job-gptoss-download", "job-gptoss-smoke"):
+        assert absent not in names, f"{absent} was registered though these settings do not make it"
+
+
+def test_the_callers_depends_on_reaches_every_child():
+    pytest.importorskip("pulumi_gcp", reason="pulumi-gcp (the gcp extra) is not installed")
+    config = {
+        **FULL,
+        "nodePool": "gke",
+        "nodePoolMachineType": "a3-highgpu-4g",
+        "gkeCluster": "prod",
+        "gkeLocation": "us-central1",
+    }
+    mocks = run_program(config, SECRETS)
+    (pool,) = mocks.of_type("gcp:container/nodePool:NodePool")
+    for name in FULL_EDGES:
+        assert pool.name in mocks.depends_on(name), f"{name} does not wait for the node pool {pool.name}"
+
+
+def test_children_are_named_attributes_of_the_component():
+    import pulumi
+    import pulumi_kubernetes as k8s
+
+    from infra.component import GptOssService
+    from tests.unit.k8s_support import RecordingMocks
+
+    pulumi.runtime.set_mocks(RecordingMocks(), project="gptoss-vllm", stack="attrs", preview=False)
+    values = {**FULL, "hfTokenSecretName": "gptoss-hf-token"}
+    plan, settings = plan_serving(plan_request(values)), settings_from_values(values)
+
+    @pulumi.runtime.test
+    def program():
+        service = GptOssService("gptoss", plan, settings, api_key=FAKE_API_KEY, hf_token=FAKE_HF_TOKEN)
+        kinds = {
+            "namespace": k8s.core.v1.Namespace,
+            "api_key_secret": k8s.core.v1.Secret,
+            "hf_token_secret": k8s.core.v1.Secret,
+            "service_account": k8s.core.v1.ServiceAccount,
+            "cache_pvc": k8s.core.v1.PersistentVolumeClaim,
+            "download_job": k8s.batch.v1.Job,
+            "deployment": k8s.apps.v1.Deployment,
+            "service": k8s.core.v1.Service,
+            "disruption_budget": k8s.policy.v1.PodDisruptionBudget,
+            "network_policy": k8s.networking.v1.NetworkPolicy,
+            "service_monitor": k8s.apiextensions.CustomResource,
+            "scaled_object": k8s.apiextensions.CustomResource,
+            "smoke_job": k8s.batch.v1.Job,
+        }
+        for attribute, kind in kinds.items():
+            child = getattr(service, attribute)
+            assert isinstance(child, kind), (
+                f"GptOssService.{attribute} is {type(child).__name__}, want {kind.__name__}"
+            )
+        assert service.download_job is not service.smoke_job
+
+    program()
