@@ -22,9 +22,9 @@ import asyncio
 import inspect
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import httpx
 
@@ -32,6 +32,8 @@ from serving.readiness import ReadinessSpec
 
 Outcome = Literal["ready", "timeout", "unauthorized", "not_found", "bad_answer", "not_listed", "process_died"]
 Stage = Literal["health", "models"]
+
+T = TypeVar("T")
 
 REQUEST_TIMEOUT_S = 10.0  # one poll at most; less when the deadline is nearer
 MAX_BODY_BYTES = 1 << 20  # a model list is a few hundred bytes; a server sending more is not one
@@ -119,7 +121,7 @@ def wait_until_ready(
     `client` (used, not closed) and `monotonic`/`sleep` are for tests; `sleep` may be sync or async.
     Runs its own event loop: from async code, await `wait_until_ready_async` instead.
     """
-    return asyncio.run(
+    return run_isolated(
         wait_until_ready_async(
             base_url,
             spec,
@@ -133,6 +135,19 @@ def wait_until_ready(
             sleep=sleep,
         )
     )
+
+
+def run_isolated(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run `coroutine` to its end in a loop of its own. Unlike asyncio.run, it leaves the thread's
+    current event loop as it was (asyncio.run unsets it, which breaks callers that then ask for it)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
 
 
 async def wait_until_ready_async(

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from serving.readiness import ReadinessSpec, ReadinessSpecError
 from smoke.context import CheckContext
 from smoke.http import expect_ok, get
-from smoke.readiness import ReadinessResult, wait_until_ready_async
+from smoke.readiness import ReadinessResult, run_isolated, wait_until_ready_async
 from smoke.redact import strip_userinfo
 from smoke.result import CheckResult, Recorder
 from smoke.server import server_version, show
@@ -39,7 +37,7 @@ def check_readiness(ctx: CheckContext, rec: Recorder) -> CheckResult:
                 sleep=ctx.sleep,
             )
 
-    result = asyncio.run(wait())
+    result = run_isolated(wait())
     rec.timings["wait_s"] = result.elapsed_s
     evidence = ctx.redact.clip(result.evidence, 800)
     if result.stage == "health":

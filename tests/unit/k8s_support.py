@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,6 +110,8 @@ def run_program(config: dict[str, Any], secrets: dict[str, str] | None = None) -
     """Run infra/__main__.py under mocks with this stack config; returns what it registered."""
     import json
 
+    # Pulumi's mocks run on the thread's current event loop; an earlier asyncio.run (any test) unsets it.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     mocks = RecordingMocks()
     pulumi.runtime.set_mocks(
         mocks, project=PROJECT, stack="test", preview=False, monitor=DependencyMonitor(mocks)

@@ -3,11 +3,13 @@ no secret value is stored in plain text, and bad config fails before any resourc
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 
 from gptoss.cli import main as gptoss_main
+from infra.config import PROJECT
 from serving import PlanError, plan_serving
 from targets.kubernetes.config import ConfigError, plan_request, settings_from_values
 from targets.kubernetes.objects import build_objects, object_key
@@ -271,7 +273,8 @@ def test_children_are_named_attributes_of_the_component():
     from infra.component import GptOssService
     from tests.unit.k8s_support import RecordingMocks
 
-    pulumi.runtime.set_mocks(RecordingMocks(), project="gptoss-vllm", stack="attrs", preview=False)
+    asyncio.set_event_loop(asyncio.new_event_loop())  # as run_program: mocks need a current loop
+    pulumi.runtime.set_mocks(RecordingMocks(), project=PROJECT, stack="attrs", preview=False)
     values = {**FULL, "hfTokenSecretName": "gptoss-hf-token"}
     plan, settings = plan_serving(plan_request(values)), settings_from_values(values)
 
