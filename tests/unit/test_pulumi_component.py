@@ -210,6 +210,8 @@ FULL_EDGES = {
     "poddisruptionbudget-gptoss": {NS},
     POLICY: {NS},
     "servicemonitor-gptoss": {NS, SERVICE},
+    "prometheusrule-gptoss": {NS},
+    "configmap-gptoss-dashboard": {NS},
     "scaledobject-gptoss": {NS, SERVER},
     "job-gptoss-smoke": {NS, SERVER, SERVICE, POLICY, API_KEY},
 }
@@ -293,6 +295,8 @@ def test_children_are_named_attributes_of_the_component():
             "disruption_budget": k8s.policy.v1.PodDisruptionBudget,
             "network_policy": k8s.networking.v1.NetworkPolicy,
             "service_monitor": k8s.apiextensions.CustomResource,
+            "prometheus_rule": k8s.apiextensions.CustomResource,
+            "dashboard_config_map": k8s.core.v1.ConfigMap,
             "scaled_object": k8s.apiextensions.CustomResource,
             "smoke_job": k8s.batch.v1.Job,
         }
