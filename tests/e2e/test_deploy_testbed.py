@@ -168,7 +168,7 @@ def test_a_sampling_batch_runs_in_place_of_engine_0_and_gives_it_back(deployed):
     )
     assert h.file(f"{SAMPLE_DIR}/e2e.results.jsonl").user == "vllm"
     assert deployed.api_key not in journal
-    wait_healthy(deployed.base, deadline_s=360)
+    wait_until_ready(deployed.base, MODEL, api_key=deployed.api_key, deadline_s=360).require()
     assert deployed.main_pid() not in (pid, 0)
     print(f"sampling batch on the test host (systemctl start, engine 0 stopped and back): {seconds:.1f} s")
 

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from testbed.deploy_runner import ensure_api_key, run_deploy, wait_for_ssh, wait_healthy
+from testbed.deploy_runner import ensure_api_key, run_deploy, wait_for_ssh
 
-from tests.e2e.test_deploy_testbed import group_data, prerequisites_missing
+from smoke.readiness import wait_until_ready
+from tests.e2e.test_deploy_testbed import MODEL, group_data, prerequisites_missing
 
 pytestmark = pytest.mark.e2e
 
@@ -132,6 +133,7 @@ def test_kill_9_fires_engine_down_then_resolves_after_the_restart(monitored):
     assert seen["firing"] - seen["pending"] >= ENGINE_DOWN_FOR_S - INTERVAL_S
     assert seen["firing"] <= ENGINE_DOWN_FOR_S + 4 * INTERVAL_S + 5
     assert monitored.main_pid() not in (pid, 0)
-    wait_healthy(f"http://{monitored.address}:{ENGINE_PORT}", deadline_s=60)
+    key = ensure_api_key(group_data()["vllm_api_key_file"]).read_text().strip()
+    wait_until_ready(f"http://{monitored.address}:{ENGINE_PORT}", MODEL, api_key=key, deadline_s=60).require()
     up = monitored.api("query", query='up{job="gptoss-vllm"}')["result"]
     assert [sample["value"][1] for sample in up] == ["1"]
