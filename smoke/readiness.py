@@ -23,12 +23,14 @@ import inspect
 import json
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 import httpx
 
 from serving.readiness import ReadinessSpec
+from smoke.limits import ClientLimit
+from smoke.redact import strip_userinfo
 
 Outcome = Literal["ready", "timeout", "unauthorized", "not_found", "bad_answer", "not_listed", "process_died"]
 Stage = Literal["health", "models"]
@@ -37,6 +39,7 @@ T = TypeVar("T")
 
 REQUEST_TIMEOUT_S = 10.0  # one poll at most; less when the deadline is nearer
 MAX_BODY_BYTES = 1 << 20  # a model list is a few hundred bytes; a server sending more is not one
+LISTED_IN_MESSAGES = 20  # model ids a sentence names before "and N more"
 EXCERPT_CHARS = 300
 
 
@@ -67,7 +70,7 @@ class ReadinessResult:
     elapsed_s: float
     health_polls: int
     models_polls: int
-    url: str  # the URL of the stage it ended on
+    url: str  # the URL of the stage it ended on (user:password masked)
     http_status: int | None = None  # of the last answer, if any
     listed: tuple[str, ...] = ()  # model ids in the last model list
     evidence: str = ""  # the last answer, trimmed
@@ -112,6 +115,7 @@ def wait_until_ready(
     process_died: Callable[[], str | None] | None = None,
     client: httpx.AsyncClient | None = None,
     request_timeout_s: float = REQUEST_TIMEOUT_S,
+    max_body_bytes: int = MAX_BODY_BYTES,
     monotonic: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None] | None] | None = None,
 ) -> ReadinessResult:
@@ -131,6 +135,7 @@ def wait_until_ready(
             process_died=process_died,
             client=client,
             request_timeout_s=request_timeout_s,
+            max_body_bytes=max_body_bytes,
             monotonic=monotonic,
             sleep=sleep,
         )
@@ -160,6 +165,7 @@ async def wait_until_ready_async(
     process_died: Callable[[], str | None] | None = None,
     client: httpx.AsyncClient | None = None,
     request_timeout_s: float = REQUEST_TIMEOUT_S,
+    max_body_bytes: int = MAX_BODY_BYTES,
     monotonic: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None] | None] | None = None,
 ) -> ReadinessResult:
@@ -167,51 +173,59 @@ async def wait_until_ready_async(
     if isinstance(spec, str):
         spec = ReadinessSpec(served_name=spec)
     if not base_url.startswith(("http://", "https://")):
+        shown = strip_userinfo(base_url)
         raise ValueError(
-            f"base URL {base_url!r} must start with http:// or https:// (e.g. http://127.0.0.1:8000)"
+            f"base URL {shown!r} must start with http:// or https:// (e.g. http://127.0.0.1:8000)"
         )
     if not deadline_s > 0:
         raise ValueError(f"the readiness deadline must be positive, not {deadline_s!r} s")
+    wait = _Wait(
+        base_url=base_url.rstrip("/"),
+        spec=spec,
+        deadline_s=deadline_s,
+        api_key=api_key,
+        request_timeout_s=request_timeout_s,
+        max_body_bytes=max_body_bytes,
+        monotonic=monotonic,
+    )
+    pause = sleep or asyncio.sleep
     if client is None:
         async with httpx.AsyncClient() as own:
-            return await _Wait(base_url, spec, deadline_s, api_key, own, request_timeout_s, monotonic).run(
-                backoff, process_died, sleep or asyncio.sleep
-            )
-    return await _Wait(base_url, spec, deadline_s, api_key, client, request_timeout_s, monotonic).run(
-        backoff, process_died, sleep or asyncio.sleep
-    )
+            return await wait.run(own, backoff, process_died, pause)
+    return await wait.run(client, backoff, process_died, pause)
 
 
+@dataclass
 class _Wait:
-    def __init__(
-        self,
-        base_url: str,
-        spec: ReadinessSpec,
-        deadline_s: float,
-        api_key: str | None,
-        client: httpx.AsyncClient,
-        request_timeout_s: float,
-        monotonic: Callable[[], float],
-    ) -> None:
-        root = base_url.rstrip("/")
-        self.spec = spec
-        self.urls: dict[Stage, str] = {"health": root + spec.health_path, "models": root + spec.models_path}
-        self.deadline_s = deadline_s
-        self.api_key = api_key
-        self.client = client
-        self.request_timeout_s = request_timeout_s
-        self.monotonic = monotonic
-        self.started = monotonic()
-        self.deadline = self.started + deadline_s
-        self.stage: Stage = "health"
-        self.polls: dict[Stage, int] = {"health": 0, "models": 0}
-        self.last = "no answer yet"
-        self.status: int | None = None
-        self.listed: tuple[str, ...] = ()
-        self.evidence = ""
+    """One wait's state: the stage it is at, its polls, the last thing that went wrong."""
+
+    base_url: str
+    spec: ReadinessSpec
+    deadline_s: float
+    api_key: str | None = field(repr=False)
+    request_timeout_s: float
+    max_body_bytes: int
+    monotonic: Callable[[], float]
+    stage: Stage = "health"
+    polls: dict[str, int] = field(default_factory=lambda: {"health": 0, "models": 0})
+    last: str = "no answer yet"
+    status: int | None = None
+    listed: tuple[str, ...] = ()
+    evidence: str = ""
+
+    def __post_init__(self) -> None:
+        self.started = self.monotonic()
+        self.deadline = self.started + self.deadline_s
+        self.urls: dict[str, str] = {
+            "health": self.base_url + self.spec.health_path,
+            "models": self.base_url + self.spec.models_path,
+        }
+        # What results print: a user:password in the base URL is a secret too.
+        self.shown = {stage: strip_userinfo(url) for stage, url in self.urls.items()}
 
     async def run(
         self,
+        client: httpx.AsyncClient,
         backoff: Backoff,
         process_died: Callable[[], str | None] | None,
         sleep: Callable[[float], Awaitable[None] | None],
@@ -225,7 +239,7 @@ class _Wait:
             remaining = self.deadline - self.monotonic()
             if remaining <= 0:
                 return self._timeout()
-            final = await self._poll(min(self.request_timeout_s, remaining))
+            final = await self._poll(client, min(self.request_timeout_s, remaining))
             if final is not None:
                 return final
             if self.stage == "models" and self.polls["models"] == 0:
@@ -237,39 +251,45 @@ class _Wait:
             if inspect.isawaitable(paused):
                 await paused
 
-    async def _poll(self, budget_s: float) -> ReadinessResult | None:
+    async def _poll(self, client: httpx.AsyncClient, budget_s: float) -> ReadinessResult | None:
         stage = self.stage
-        url = self.urls[stage]
+        url, shown = self.urls[stage], self.shown[stage]
         self.polls[stage] += 1
+        # /health is open on vLLM: the key goes only where it is needed.
         headers = {"Authorization": f"Bearer {self.api_key}"} if stage == "models" and self.api_key else {}
         try:
-            answer = await asyncio.wait_for(self._get(url, headers, budget_s), budget_s)
+            # The whole request (connect, headers, body) under what is left: not per read.
+            answer = await asyncio.wait_for(self._get(client, url, headers), budget_s)
         except TimeoutError:
-            self.last = f"no answer within {budget_s:.3g} s"
+            self.last = f"no answer within {budget_s:.3g}s"
             return None
         except _TooLarge:
             return self._result(
-                "bad_answer", f"{url} sent more than {MAX_BODY_BYTES} bytes: not a model list"
+                "bad_answer", f"{shown} answered past the {self.max_body_bytes}-byte size cap"
             )
+        except ClientLimit as exc:
+            # The client's own limit (size, compression, another host): waiting will not change that.
+            return self._result("bad_answer", f"{shown}: {exc}")
         except httpx.HTTPError as exc:
             self.last = self._redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
             return None
         self.status = answer.status
-        self.evidence = self._redact(f"GET {url} -> HTTP {answer.status}: {answer.text()[:EXCERPT_CHARS]}")
+        self.evidence = self._redact(f"GET {shown} -> HTTP {answer.status}: {answer.text()[:EXCERPT_CHARS]}")
         if stage == "health":
             if answer.status == 200:
                 self.stage = "models"
+                self.status = None  # from here on: the model list's answers
             else:
                 self.last = f"HTTP {answer.status}"
             return None
-        return self._judge_models(url, answer)
+        return self._judge_models(shown, answer)
 
-    async def _get(self, url: str, headers: dict[str, str], budget_s: float) -> _Answer:
-        async with self.client.stream("GET", url, headers=headers, timeout=budget_s) as response:
+    async def _get(self, client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> _Answer:
+        async with client.stream("GET", url, headers=headers, timeout=self.request_timeout_s) as response:
             body = bytearray()
             async for chunk in response.aiter_bytes():
                 body += chunk
-                if len(body) > MAX_BODY_BYTES:
+                if len(body) > self.max_body_bytes:
                     raise _TooLarge
             return _Answer(response.status_code, bytes(body))
 
@@ -297,15 +317,17 @@ class _Wait:
             self.last = "the model list is empty"
             return None
         return self._result(
-            "not_listed", f"model {name!r} is not served here; the server lists: {', '.join(ids)}"
+            "not_listed", f"model {name!r} is not served here; the server lists: {_names(ids)}"
         )
 
     def _timeout(self) -> ReadinessResult:
-        url, n = self.urls[self.stage], self.polls[self.stage]
+        url, n, within = self.shown[self.stage], self.polls[self.stage], _seconds(self.deadline_s)
         if self.stage == "health":
-            what = f"{url} not healthy within {_seconds(self.deadline_s)} s ({n} polls)"
+            what = f"{url} not healthy within {within} ({n} polls)"
+        elif self.status == 200:  # it answers, without the model yet
+            what = f"{url} did not list {self.spec.served_name!r} within {within} ({n} polls)"
         else:
-            what = f"{url} did not list {self.spec.served_name!r} within {_seconds(self.deadline_s)} s ({n} polls)"
+            what = f"{url} did not answer 200 within {within} ({n} polls)"
         return self._result("timeout", f"{what}; last: {self.last}")
 
     def _result(self, outcome: Outcome, detail: str) -> ReadinessResult:
@@ -316,7 +338,7 @@ class _Wait:
             elapsed_s=self.monotonic() - self.started,
             health_polls=self.polls["health"],
             models_polls=self.polls["models"],
-            url=self.urls[self.stage],
+            url=self.shown[self.stage],
             http_status=self.status,
             listed=self.listed,
             evidence=self.evidence,
@@ -326,8 +348,13 @@ class _Wait:
         return text.replace(self.api_key, "***") if self.api_key else text
 
 
+def _names(ids: tuple[str, ...]) -> str:
+    shown = ", ".join(ids[:LISTED_IN_MESSAGES])
+    return shown if len(ids) <= LISTED_IN_MESSAGES else f"{shown} and {len(ids) - LISTED_IN_MESSAGES} more"
+
+
 def _seconds(value: float) -> str:
-    return f"{round(value, 1):g}"
+    return f"{round(value, 1):g}s"
 
 
 def _model_ids(body: bytes) -> tuple[str, ...] | None:

@@ -33,6 +33,7 @@ def check_readiness(ctx: CheckContext, rec: Recorder) -> CheckResult:
                 deadline_s=ctx.options.ready_timeout_s,
                 api_key=ep.api_key,
                 client=client,
+                max_body_bytes=ctx.options.max_response_bytes,
                 monotonic=ctx.monotonic,
                 sleep=ctx.sleep,
             )

@@ -99,7 +99,7 @@ def test_an_early_exit_is_reported_with_the_log_and_without_the_key(fake):
 
 
 def test_a_server_that_never_gets_healthy_times_out_and_is_stopped(fake):
-    with pytest.raises(local_vllm.VllmStartError, match="/health not healthy within 3 s"):
+    with pytest.raises(local_vllm.VllmStartError, match="/health not healthy within 3s"):
         fake(mode="unhealthy", timeout=3.0)
 
 

@@ -3,6 +3,7 @@ total deadline against servers that trickle, the process-died callback, and the 
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -11,7 +12,8 @@ import pytest
 from serving import plan_serving
 from serving.plan import PlanRequest
 from serving.readiness import ReadinessSpec, ReadinessSpecError, readiness_for
-from smoke.readiness import Backoff, NotReady, wait_until_ready
+from smoke.readiness import Backoff, NotReady, run_isolated, wait_until_ready, wait_until_ready_async
+from smoke.transport import guarded_async_client
 from tests.unit.loopback import (
     LoopbackServer,
     free_port,
@@ -60,7 +62,7 @@ def test_health_without_the_model_times_out_at_the_models_stage():
     with serving() as server:  # an empty list: not final, the model may still be loading
         result = wait_until_ready(server.root, NAME, deadline_s=1.0, backoff=FAST)
     assert result.outcome == "timeout" and result.stage == "models"
-    assert f"did not list {NAME!r} within 1 s" in result.detail and "the model list is empty" in result.detail
+    assert f"did not list {NAME!r} within 1s" in result.detail and "the model list is empty" in result.detail
     assert 1.0 <= result.elapsed_s < 1.5
 
 
@@ -68,7 +70,7 @@ def test_unhealthy_times_out_at_the_health_stage_without_asking_for_models():
     with serving(NAME, health=503) as server:
         result = wait_until_ready(server.root, NAME, deadline_s=0.8, backoff=FAST)
     assert result.outcome == "timeout" and result.stage == "health"
-    assert "not healthy within 0.8 s" in result.detail and "last: HTTP 503" in result.detail
+    assert "not healthy within 0.8s" in result.detail and "last: HTTP 503" in result.detail
     assert "/v1/models" not in server.paths()
 
 
@@ -123,7 +125,7 @@ def test_an_echoed_key_is_redacted_from_the_evidence():
     [
         (status(404), "not_found", "is 404: the base URL must be the server root"),
         (status(200, {"models": [NAME]}), "bad_answer", "not an OpenAI model list"),
-        (lambda h: h.send_json(200, "x" * (1 << 21)), "bad_answer", "more than 1048576 bytes"),
+        (lambda h: h.send_json(200, "x" * (1 << 21)), "bad_answer", "past the 1048576-byte size cap"),
     ],
 )
 def test_answers_that_waiting_will_not_change_are_final(route, outcome, fragment):
@@ -131,6 +133,41 @@ def test_answers_that_waiting_will_not_change_are_final(route, outcome, fragment
         result = wait_until_ready(server.root, NAME, deadline_s=30, backoff=FAST)
     assert result.outcome == outcome and fragment in result.detail
     assert result.elapsed_s < 5
+
+
+def test_a_user_and_password_in_the_base_url_are_masked_in_results():
+    with serving() as server:
+        root = server.root.replace("http://", "http://admin:hunter2@")
+        result = wait_until_ready(root, NAME, deadline_s=0.5, backoff=FAST)
+    assert result.outcome == "timeout" and "***@127.0.0.1" in result.detail
+    assert "hunter2" not in repr(result)
+
+
+def test_a_limit_of_the_smoke_clients_own_is_final():
+    # smoke's guarded client (what `gptoss smoke` uses) stops reading past its size cap: no point waiting.
+    with serving(*[f"model-{i:04d}" for i in range(100)], NAME) as server:
+        client = guarded_async_client([server.root], max_response_bytes=1000)
+
+        async def wait():
+            async with client:
+                return await wait_until_ready_async(
+                    server.root, NAME, deadline_s=30, backoff=FAST, client=client
+                )
+
+        result = run_isolated(wait())
+    assert result.outcome == "bad_answer" and "size cap" in result.detail
+    assert result.elapsed_s < 5
+
+
+def test_the_wait_leaves_the_threads_event_loop_alone():
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        wait_until_ready(f"http://127.0.0.1:{free_port()}", NAME, deadline_s=0.2, backoff=FAST)
+        assert asyncio.get_event_loop() is loop  # asyncio.run would have unset it
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
 
 
 def test_process_died_ends_the_wait_with_its_reason():

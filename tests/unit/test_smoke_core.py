@@ -45,7 +45,7 @@ def test_readiness_deadline_fails_and_blocks_the_other_checks():
     report = run_against(fake, ["chat"], clock=clock, options=SmokeOptions(ready_timeout_s=20))
     ready = by_name(report, "readiness")
     assert ready.status == "failed"
-    assert "not healthy within 20 s" in ready.summary() and "Connection refused" in ready.summary()
+    assert "not healthy within 20s" in ready.summary() and "Connection refused" in ready.summary()
     assert clock.now <= 20
     chat = by_name(report, "chat")
     assert chat.status == "skipped" and "not ready" in chat.reason

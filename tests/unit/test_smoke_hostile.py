@@ -502,8 +502,9 @@ def test_a_key_in_tool_call_arguments_never_reaches_any_output(smoke):
 
 
 def test_a_key_as_a_model_id_never_reaches_any_output(smoke):
-    # The JUnit failure message is the summary cut at 500: the key goes across that cut.
-    lead = f"model_listed: model '{MODEL}' is not served here; the server lists: "
+    # The JUnit failure message is the summary cut at 500: the key goes across that cut. Readiness
+    # (the served model listed) is where a list without the model fails.
+    lead = f"model_list: model '{MODEL}' is not served here; the server lists: "
 
     def route(seen: Seen):
         ids = ["q" * (500 - 24 - len(lead) - 2), key_of(seen)]
@@ -512,7 +513,7 @@ def test_a_key_as_a_model_id_never_reaches_any_output(smoke):
     with serve({("GET", "/v1/models"): route}) as server:
         run = smoke(server.base_url, "--checks", "models")
     run.expect(1)
-    assert "is not served here" in run.result("models")["summary"]
+    assert "is not served here" in run.result("readiness")["summary"]
 
 
 def test_a_key_in_a_content_type_never_reaches_any_output(smoke):

@@ -62,7 +62,7 @@ class OllamaLike:
 def run(server, checks, key: str | None = None, named: bool = False):
     """Run `checks`; unless `named`, as a default run would (no check named by the user: a check that is
     not supported is no failure)."""
-    client = httpx.Client(transport=httpx.MockTransport(server))
+    transport = httpx.MockTransport(server)
     endpoint = Endpoint.from_env(
         "http://workstation:11435/v1",
         "gpt-oss:20b",
@@ -75,7 +75,8 @@ def run(server, checks, key: str | None = None, named: bool = False):
         SmokeOptions(),
         names,
         explicit=explicit if named else set(),
-        client=client,
+        client=httpx.Client(transport=transport),
+        async_client_factory=lambda: httpx.AsyncClient(transport=transport),
         sleep=lambda s: None,
     )
 
@@ -174,11 +175,17 @@ def test_a_server_that_claims_to_store_but_cannot_continue_fails():
         fake.stored.clear()  # says store=true, keeps nothing
         return response
 
-    client = httpx.Client(transport=httpx.MockTransport(forgetful))
+    transport = httpx.MockTransport(forgetful)
     endpoint = Endpoint("http://fake.local/v1", "gpt-oss-test")
     names, explicit = select(["responses_stateful"])
     report = run_smoke(
-        [endpoint], SmokeOptions(), names, explicit=explicit, client=client, sleep=lambda s: None
+        [endpoint],
+        SmokeOptions(),
+        names,
+        explicit=explicit,
+        client=httpx.Client(transport=transport),
+        async_client_factory=lambda: httpx.AsyncClient(transport=transport),
+        sleep=lambda s: None,
     )
     check = result(report, "responses_stateful")
     assert check.status == "failed" and "previous_response_id_accepted" in check.summary()
