@@ -11,6 +11,7 @@ from serving.catalog import (
     ModelSpec,
     Support,
 )
+from serving.errors import ValueRefused
 from serving.plan import (
     GOALS,
     Engine,
@@ -45,6 +46,7 @@ __all__ = [
     "PlanRequest",
     "ServingPaths",
     "Support",
+    "ValueRefused",
     "enumerate_plans",
     "plan_serving",
     "ttft_p95_slo_seconds",

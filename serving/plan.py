@@ -26,6 +26,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from serving import validate
 from serving.catalog import (
     ACCELERATOR_ALIASES,
     ACCELERATORS,
@@ -37,6 +38,8 @@ from serving.catalog import (
     ModelSpec,
     Support,
 )
+from serving.errors import PlanError, ValueRefused
+from serving.vllm_args import OWNED_OPTIONS, owned_conflicts
 
 GOALS = ("throughput", "latency", "balanced")
 # TP sizes must divide gpt-oss's 64 attention heads and 8 KV heads, and stay inside one host.
@@ -61,10 +64,6 @@ CPU_KVCACHE_GIB = 1  # VLLM_CPU_KVCACHE_SPACE for the tiny model: plenty for 102
 def shm_size_gib(tp: int) -> int:
     """/dev/shm a TP group needs; 0 means the runtime's default is enough (a single GPU)."""
     return 0 if tp == 1 else max(SHM_MIN_GIB, SHM_GIB_PER_TP * tp)
-
-
-class PlanError(ValueError):
-    """A request no plan can serve. The message says what would work."""
 
 
 @dataclass(frozen=True)
@@ -201,26 +200,9 @@ class Plan:
         }
 
 
-# Flags the plan decides; an extra arg may not set them (say what to use instead).
-OWNED_FLAGS: dict[str, str] = {
-    "--model": "the model",
-    "--served-model-name": "served_model_name",
-    "--host": "host",
-    "--port": "port",
-    "--tensor-parallel-size": "tensor_parallel_size",
-    "-tp": "tensor_parallel_size",
-    "--max-model-len": "max_model_len",
-    "--gpu-memory-utilization": "gpu_memory_utilization",
-    "--tool-call-parser": "the plan (gpt-oss needs `openai`)",
-    "--enable-auto-tool-choice": "the plan (always on)",
-    "--reasoning-parser": "the plan (gpt-oss needs `openai_gptoss`)",
-    "--api-key": "the VLLM_API_KEY environment variable from a 0600 env file or a Secret (never argv)",
-    "--kv-cache-dtype": "the plan (fp8 on Blackwell, auto elsewhere)",
-    "--attention-backend": "the plan (per GPU architecture)",
-    "--data-parallel-size": "the plan's engine layout (one engine per TP group)",
-    "-dp": "the plan's engine layout (one engine per TP group)",
-}
-SECRET_ENV = ("VLLM_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+# The flags the plan decides, as vLLM's parser reads them (serving/vllm_args.py): argparse dest -> what to
+# set instead. An extra arg may not set them in any spelling vLLM accepts.
+OWNED_FLAGS = OWNED_OPTIONS
 
 
 def resolve_model(key: str) -> ModelSpec:
@@ -306,18 +288,41 @@ def _validate_scalars(req: PlanRequest, model: ModelSpec) -> None:
         raise PlanError(f"ports {req.port}..{last_port} (one per engine) run past 65535: use a lower port")
 
 
-def _validate_extras(req: PlanRequest, owned_env: Mapping[str, str]) -> None:
-    for arg in req.extra_args:
-        flag = arg.split("=", 1)[0]
-        if flag in OWNED_FLAGS:
-            raise PlanError(f"extra arg {flag} collides with the plan: set it through {OWNED_FLAGS[flag]}")
-        if flag.replace("-", "_").lstrip("_") in ("api_key",):
-            raise PlanError(
-                "never put the API key in argv: use VLLM_API_KEY from a 0600 env file or a Secret"
+def _validate_values(req: PlanRequest) -> None:
+    """Every free-text request value, before it reaches a unit, env file, YAML or argv."""
+    validate.check_bind_host(req.host, "host")
+    if req.served_model_name is not None:
+        validate.check_served_name(req.served_model_name)
+    if req.model_source is not None:
+        validate.check_model_source(req.model_source)
+    if req.paths is not None:
+        for name in ("hf_home", "vllm_cache_root", "tiktoken_dir"):
+            validate.check_path(getattr(req.paths, name), f"path {name}")
+    if isinstance(req.extra_args, str) or not all(isinstance(a, str) for a in req.extra_args):
+        raise ValueRefused("extra args must be a list of strings, one argv word each")
+    for number, arg in enumerate(req.extra_args, 1):
+        validate.check_extra_arg(arg, f"extra arg {number}")
+        if arg == "--":
+            raise ValueRefused(
+                f"extra arg {number} is a bare --: vLLM would read every later word as a model"
             )
+    for key, value in req.extra_env.items():
+        validate.check_env_name(key, "extra env")
+        validate.check_env_value(value, f"the value of extra env {key}")
+
+
+def _validate_extras(req: PlanRequest, planned_args: list[str], owned_env: Mapping[str, str]) -> None:
+    for use, instead in owned_conflicts(req.extra_args, planned_args):
+        if use.dest == "api_key":
+            raise ValueRefused(
+                f"extra arg {use.index + 1} is vLLM's {use.option}: never put the API key in argv; use "
+                "VLLM_API_KEY from a 0600 env file or a Secret"
+            )
+        what = f"{use.option}.{'.'.join(use.keys[0])}" if use.keys and use.keys[0] else use.option
+        raise ValueRefused(
+            f"extra arg {use.index + 1} is vLLM's {what}, which collides with the plan: set it through {instead}"
+        )
     for key in req.extra_env:
-        if key in SECRET_ENV:
-            raise PlanError(f"{key} is a secret: deploys put it in a 0600 env file or a Secret, not the plan")
         if key in owned_env:
             raise PlanError(
                 f"extra env {key} collides with the plan, which sets it to {owned_env[key]!r}: "
@@ -437,6 +442,7 @@ def plan_serving(req: PlanRequest) -> Plan:
     model = resolve_model(req.model)
     acc = resolve_accelerator(req.accelerator)
     _validate_scalars(req, model)
+    _validate_values(req)
     warnings: list[str] = []
     notes: list[str] = []
 
@@ -516,7 +522,7 @@ def plan_serving(req: PlanRequest) -> Plan:
     if req.weights_staged:
         env["HF_HUB_OFFLINE"] = "1"
     env |= recipe_env
-    _validate_extras(req, env)
+    _validate_extras(req, recipe_args, env)
     env |= dict(req.extra_env)
 
     def argv_for(port: int) -> tuple[str, ...]:
