@@ -102,6 +102,13 @@ HOST_KEYS: tuple[HostKey, ...] = (
         "and ProtectClock in the unit; false on hosts that are containers, where systemd cannot "
         "remount /proc/sys, /sys and cgroupfs",
     ),
+    HostKey(
+        "unit_syscall_filter",
+        BOOL,
+        True,
+        "SystemCallFilter=@system-service minus the privileged groups (EPERM for the rest); false only if a "
+        "GPU runtime needs a call outside it (the journal then names the refused call)",
+    ),
     # After the start.
     HostKey("wait", BOOL, True, "wait for /health and /v1/models (deadline: the plan's startup budget)"),
     HostKey("smoke", BOOL, False, "run `gptoss smoke` from the control machine after a (re)start"),
@@ -142,6 +149,7 @@ class Settings:
     cpu_min_cores: int
     venv_disk_gib: float
     unit_kernel_protection: bool
+    unit_syscall_filter: bool
     wait: bool
     smoke: bool
     smoke_checks: str | None
