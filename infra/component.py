@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 
 from serving import Plan
 from targets.kubernetes.objects import build_objects, labels, object_key, service_url
-from targets.kubernetes.settings import K8sSettings, SecretRef, for_kubernetes
+from targets.kubernetes.settings import K8sSettings, SecretRef, for_kubernetes, server_image
 
 TYPE_TOKEN = "gptoss:index:GptOssService"
 
@@ -109,6 +109,8 @@ class GptOssService(pulumi.ComponentResource):
                 # Jobs are immutable: a changed spec replaces them, deleting the old one first (fixed names).
                 kw["delete_before_replace"] = True
                 kw["replace_on_changes"] = ["spec"]
+                # Its NetworkPolicy first: a Job pod never runs unconfined, not even for a moment.
+                extra += [r for k, r in self.resources.items() if k.startswith("networkpolicy")]
                 if component == "model-download":
                     extra += [r for k, r in self.resources.items() if k.startswith("persistentvolumeclaim")]
                     kw["custom_timeouts"] = pulumi.CustomTimeouts(create="6h", update="6h")
@@ -127,7 +129,7 @@ class GptOssService(pulumi.ComponentResource):
             "replicas": plan.total_engines,
             "gpus": plan.total_engines * plan.tensor_parallel_size,
             "max_model_len": plan.max_model_len,
-            "image": settings.image or plan.image,
+            "image": server_image(plan, settings),
             "startup_timeout_s": plan.startup_timeout_s,
             "warnings": list(plan.warnings),
         }

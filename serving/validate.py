@@ -224,17 +224,104 @@ def check_dns_subdomain(value: object, what: str) -> str:
     return text
 
 
+_LABEL_NAME = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+
+
+def check_label_key(value: object, what: str) -> str:
+    """A Kubernetes label (or taint) key: an optional DNS-subdomain prefix and `/`, then a name."""
+    text = check_text(value, what, max_len=317)
+    prefix, slash, name = text.rpartition("/")
+    if slash:
+        check_dns_subdomain(prefix, f"{what} prefix")
+    if not _LABEL_NAME.fullmatch(name):
+        raise ValueRefused(
+            f"{what} {shown(text)} is not a label key: up to 63 letters, digits, - _ . after an optional "
+            "DNS prefix and /, starting and ending with a letter or digit"
+        )
+    return text
+
+
+def check_label_value(value: object, what: str) -> str:
+    text = check_text(value, what, max_len=63)
+    if text and not _LABEL_NAME.fullmatch(text):
+        raise ValueRefused(
+            f"{what} {shown(text)} is not a label value: up to 63 letters, digits, - _ ., starting and ending "
+            "with a letter or digit"
+        )
+    return text
+
+
+# A container image reference: [registry[:port]/]path[:tag][@sha256:digest], lowercase path components.
+_IMAGE = re.compile(
+    r"(?:[A-Za-z0-9.-]+(?::[0-9]{1,5})?/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?"
+)
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def check_image_ref(value: object, what: str) -> str:
+    text = check_text(value, what, max_len=512)
+    if not _IMAGE.fullmatch(text):
+        raise ValueRefused(
+            f"{what} {shown(text)} is not an image reference: use [registry/]name:tag or name@sha256:<64 hex>"
+        )
+    return text
+
+
+def check_digest(value: object, what: str) -> str:
+    text = check_text(value, what, max_len=80)
+    if not _DIGEST.fullmatch(text):
+        raise ValueRefused(
+            f"{what} {shown(text)} is not an image digest: use sha256: and 64 lowercase hex digits"
+        )
+    return text
+
+
+_HTTP_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~/-]*)?")
+
+
+def check_http_url(value: object, what: str) -> str:
+    """An http(s) URL of a host, port and plain path: no credentials, query or characters to escape."""
+    text = check_text(value, what, max_len=2048)
+    if not _HTTP_URL.fullmatch(text):
+        raise ValueRefused(
+            f"{what} {shown(text)} is not a plain http(s) URL: use e.g. http://prometheus.monitoring.svc:9090 "
+            "(no user:password@, query or spaces)"
+        )
+    return text
+
+
+# A pinned pip requirement: name[extras]==version.
+_REQUIREMENT = re.compile(
+    r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?(?:\[[A-Za-z0-9._,-]+\])?==[A-Za-z0-9.+!_-]+"
+)
+
+
+def check_pinned_requirement(value: object, what: str) -> str:
+    text = check_text(value, what, max_len=256)
+    if not _REQUIREMENT.fullmatch(text):
+        raise ValueRefused(f"{what} {shown(text)} is not a pinned requirement: use name==version")
+    return text
+
+
 __all__ = [
     "SHELL_OR_LOADER_ENV",
     "ValueRefused",
     "check_bind_host",
+    "check_digest",
     "check_dns_label",
     "check_dns_subdomain",
     "check_env_name",
     "check_env_value",
     "check_extra_arg",
+    "check_http_url",
+    "check_image_ref",
+    "check_label_key",
+    "check_label_value",
     "check_model_source",
     "check_path",
+    "check_pinned_requirement",
     "check_served_name",
     "check_text",
     "check_user_name",

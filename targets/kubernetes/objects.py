@@ -22,7 +22,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from serving import VLLM_VERSION, Plan
+from serving import VLLM_VERSION, Plan, ValueRefused
+from serving.validate import control_character
 from targets.kubernetes.scripts import (
     DOWNLOAD_SCRIPT,
     READINESS_SCRIPT,
@@ -38,6 +39,7 @@ from targets.kubernetes.settings import (
     accelerator_profile,
     for_kubernetes,
     server_image,
+    smoke_image,
     validate,
 )
 from targets.monitoring.dashboard import FILENAME as DASHBOARD_FILE
@@ -48,7 +50,9 @@ TIKTOKEN_URL = "https://openaipublic.blob.core.windows.net/encodings/o200k_base.
 # The HF repos also carry `original/` (a second copy of the weights) and `metal/`: vLLM reads neither.
 DOWNLOAD_IGNORE_PATTERNS = ("original/*", "metal/*")
 
-NON_ROOT_UID = 1000
+# 10000 and up: outside the ranges images and hosts hand to their own users, so a container escape lands
+# on no existing account. The vLLM images run as any UID with HOME set.
+NON_ROOT_UID = 10001
 # Deployment progress may include pulling a ~10 GB image and waiting for the weight download.
 PROGRESS_MARGIN_S = 3600
 STARTUP_PROBE_PERIOD_S = 10
@@ -56,6 +60,12 @@ TERMINATION_GRACE_S = 120
 PRESTOP_SLEEP_S = 15  # let endpoints drop the pod before vLLM stops taking requests
 CPU_PER_GPU = 4
 MEMORY_GIB_PER_GPU = 16
+# Small containers: requests and limits (a runaway loop or download cannot starve the node).
+DOWNLOAD_RESOURCES = {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
+INIT_RESOURCES = {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}
+SMOKE_RESOURCES = {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+# Every container's root filesystem is read-only; what they write goes to these emptyDirs (and the cache PVC).
+TMP_MOUNT = "/tmp"
 # The weights, plus headroom for a second revision, the tokenizer and the compile cache.
 CACHE_HEADROOM_GIB = 30
 
@@ -104,6 +114,8 @@ def names(settings: K8sSettings) -> dict[str, str]:
         "service": n,
         "pdb": n,
         "network_policy": n,
+        "download_policy": f"{n}-download",
+        "smoke_policy": f"{n}-smoke",
         "service_monitor": n,
         "prometheus_rule": n,
         "dashboard": f"{n}-dashboard",
@@ -168,6 +180,8 @@ def container_security_context(plan: Plan, settings: K8sSettings) -> dict[str, A
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
         "seccompProfile": {"type": "RuntimeDefault"},
+        # vLLM, torch and the HF client write only to HOME, /tmp and the cache volume: all mounted.
+        "readOnlyRootFilesystem": True,
     }
     if _run_as_non_root(plan, settings):
         ctx["runAsNonRoot"] = True
@@ -270,15 +284,20 @@ def download_job_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
                 "imagePullPolicy": "IfNotPresent",
                 "command": ["python3", "-c", DOWNLOAD_SCRIPT],
                 "env": env,
-                "resources": {"requests": {"cpu": "1", "memory": "2Gi"}},
+                "resources": DOWNLOAD_RESOURCES,
                 "securityContext": container_security_context(plan, settings),
                 "volumeMounts": [
                     {"name": "models", "mountPath": MODELS_MOUNT},
                     {"name": "home", "mountPath": HOME_MOUNT},
+                    {"name": "tmp", "mountPath": TMP_MOUNT},
                 ],
             }
         ],
-        "volumes": [_cache_volume(settings), {"name": "home", "emptyDir": {}}],
+        "volumes": [
+            _cache_volume(settings),
+            {"name": "home", "emptyDir": {}},
+            {"name": "tmp", "emptyDir": {}},
+        ],
     }
     return {
         "apiVersion": "batch/v1",
@@ -308,17 +327,20 @@ def engine_resources(plan: Plan) -> dict[str, Any]:
         # Extended resources need request == limit; one pod is one engine of `tp` GPUs.
         requests[resource] = str(tp)
         limits[resource] = str(tp)
-    resources: dict[str, Any] = {"requests": requests}
-    if limits:
-        resources["limits"] = limits
-    return resources
+    # Memory limit = request (from the plan's TP size and /dev/shm): the pod is never the first a node under
+    # memory pressure evicts, and a leak cannot take the node. No CPU limit: CFS throttling would stall
+    # token streaming (accepted checkov CKV_K8S_11).
+    limits["memory"] = requests["memory"]
+    return {"requests": requests, "limits": limits}
 
 
 def engine_mounts(plan: Plan) -> list[dict[str, Any]]:
-    """The cache volume, a writable home, and /dev/shm for tensor parallelism (see `engine_volumes`)."""
+    """The cache volume, a writable home and /tmp (the root filesystem is read-only), and /dev/shm for
+    tensor parallelism (see `engine_volumes`)."""
     mounts = [
         {"name": "models", "mountPath": MODELS_MOUNT},
         {"name": "home", "mountPath": HOME_MOUNT},
+        {"name": "tmp", "mountPath": TMP_MOUNT},
     ]
     if plan.shm_size_gib:
         mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
@@ -326,7 +348,11 @@ def engine_mounts(plan: Plan) -> list[dict[str, Any]]:
 
 
 def engine_volumes(plan: Plan, settings: K8sSettings) -> list[dict[str, Any]]:
-    volumes: list[dict[str, Any]] = [_cache_volume(settings), {"name": "home", "emptyDir": {}}]
+    volumes: list[dict[str, Any]] = [
+        _cache_volume(settings),
+        {"name": "home", "emptyDir": {}},
+        {"name": "tmp", "emptyDir": {}},
+    ]
     if plan.shm_size_gib:
         volumes.append(
             {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{plan.shm_size_gib}Gi"}}
@@ -342,7 +368,7 @@ def wait_for_weights_container(plan: Plan, settings: K8sSettings) -> dict[str, A
         "imagePullPolicy": "IfNotPresent",
         "command": ["sh", "-c", WAIT_FOR_WEIGHTS_SCRIPT],
         "env": [{"name": "GPTOSS_STAGED_MARKER", "value": staged_marker(plan)}],
-        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
+        "resources": INIT_RESOURCES,
         "securityContext": container_security_context(plan, settings),
         "volumeMounts": [{"name": "models", "mountPath": MODELS_MOUNT, "readOnly": True}],
     }
@@ -468,6 +494,49 @@ def network_policy_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
     }
 
 
+DNS_EGRESS = {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}
+
+
+def download_network_policy_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
+    """The download Job: nothing may call it; it reaches DNS and HTTPS (Hugging Face, the tokenizer file)."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(settings, names(settings)["download_policy"], "model-download", plan),
+        "spec": {
+            "podSelector": {"matchLabels": selector(settings, "model-download")},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [],
+            "egress": [DNS_EGRESS, {"ports": [{"protocol": "TCP", "port": 443}]}],
+        },
+    }
+
+
+def smoke_network_policy_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
+    """The smoke Job: nothing may call it; it reaches DNS and the servers' port, and nothing else (with
+    smokeInstallFromIndex also HTTPS, for the package index)."""
+    egress: list[dict[str, Any]] = [
+        DNS_EGRESS,
+        {
+            "to": [{"podSelector": {"matchLabels": selector(settings, "server")}}],
+            "ports": [{"protocol": "TCP", "port": plan.request.port}],
+        },
+    ]
+    if settings.smoke_install_from_index:
+        egress.append({"ports": [{"protocol": "TCP", "port": 443}]})
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(settings, names(settings)["smoke_policy"], "smoke", plan),
+        "spec": {
+            "podSelector": {"matchLabels": selector(settings, "smoke")},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [],
+            "egress": egress,
+        },
+    }
+
+
 def service_monitor_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
     return {
         "apiVersion": "monitoring.coreos.com/v1",
@@ -516,8 +585,8 @@ def scaled_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
     auto = settings.autoscaling
     assert auto is not None
     query = (
-        f'sum(vllm:num_requests_waiting{{namespace="{settings.namespace}",'
-        f'model_name="{plan.served_model_name}"}})'
+        f"sum(vllm:num_requests_waiting{{namespace={promql_string(settings.namespace)},"
+        f"model_name={promql_string(plan.served_model_name)}}})"
     )
     return {
         "apiVersion": "keda.sh/v1alpha1",
@@ -548,15 +617,28 @@ def scaled_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
     }
 
 
+def promql_string(value: str) -> str:
+    """A PromQL string literal (Go escaping): backslash and double quote escaped, no control characters.
+    The values are validated names already (namespace, served model name); this keeps the query a query."""
+    bad = control_character(value)
+    if bad:
+        raise ValueRefused(f"a PromQL label value contains the control character {bad}")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def smoke_job_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
-    env = [
-        {"name": "GPTOSS_SMOKE_PACKAGE", "value": settings.smoke_package},
+    env = []
+    if settings.smoke_install_from_index:  # opted in: the Job installs this pinned requirement first
+        env += [
+            {"name": "GPTOSS_SMOKE_PACKAGE", "value": settings.smoke_package},
+            {"name": "PIP_DISABLE_PIP_VERSION_CHECK", "value": "1"},
+        ]
+    env += [
         {"name": "GPTOSS_BASE_URL", "value": service_url(plan, settings)},
         {"name": "GPTOSS_MODEL", "value": plan.served_model_name},
         # Enough for a replica that is still loading (kubectl users may start the Job early).
         {"name": "GPTOSS_READY_TIMEOUT", "value": str(plan.startup_timeout_s)},
-        {"name": "HOME", "value": "/tmp"},
-        {"name": "PIP_DISABLE_PIP_VERSION_CHECK", "value": "1"},
+        {"name": "HOME", "value": TMP_MOUNT},
         _secret_env("OPENAI_API_KEY", settings.api_key_secret),
     ]
     return {
@@ -581,19 +663,22 @@ def smoke_job_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
                     "containers": [
                         {
                             "name": "smoke",
-                            "image": settings.smoke_image,
+                            "image": smoke_image(settings),
                             "imagePullPolicy": "IfNotPresent",
                             "command": ["sh", "-c", SMOKE_SCRIPT],
                             "env": env,
-                            "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}},
+                            "resources": SMOKE_RESOURCES,
                             "securityContext": {
                                 "allowPrivilegeEscalation": False,
                                 "capabilities": {"drop": ["ALL"]},
                                 "runAsNonRoot": True,
+                                "readOnlyRootFilesystem": True,
                                 "seccompProfile": {"type": "RuntimeDefault"},
                             },
+                            "volumeMounts": [{"name": "tmp", "mountPath": TMP_MOUNT}],
                         }
                     ],
+                    "volumes": [{"name": "tmp", "emptyDir": {}}],
                 },
             },
         },
@@ -609,7 +694,7 @@ def build_objects(plan: Plan, settings: K8sSettings) -> list[dict[str, Any]]:
         objects.append(namespace_object(plan, settings))
     objects += [service_account_object(plan, settings), cache_pvc_object(plan, settings)]
     if needs_download(plan):
-        objects.append(download_job_object(plan, settings))
+        objects += [download_network_policy_object(plan, settings), download_job_object(plan, settings)]
     objects += [
         deployment_object(plan, settings),
         service_object(plan, settings),
@@ -625,7 +710,7 @@ def build_objects(plan: Plan, settings: K8sSettings) -> list[dict[str, Any]]:
     if settings.autoscaling:
         objects.append(scaled_object(plan, settings))
     if settings.smoke_job:
-        objects.append(smoke_job_object(plan, settings))
+        objects += [smoke_network_policy_object(plan, settings), smoke_job_object(plan, settings)]
     return objects
 
 
