@@ -17,6 +17,7 @@ from typing import Any
 from serving import Plan, PlanError, PlanRequest, options, plan_serving
 from serving.options import BOOL, FLOAT, INT, STR, Kind, OptionError, parse
 from serving.pins import UV_VERSION
+from serving.validate import check_bind_host
 from targets.systemd import DEFAULT_LAYOUT, HostLayout
 
 PREFIX = "vllm_"
@@ -210,6 +211,9 @@ def settings_from_data(data: Mapping[str, Any] | Any) -> Settings:
         rest = {k.name: parse(k.kind, k.key, lookup(k.key, k.default), k.nullable) for k in HOST_KEYS}
     except OptionError as err:
         raise ValueError(f"host data {err}") from None
+    if rest["endpoint_host"] is not None:
+        # It becomes the smoke run's base URL, which gets the API key: a host name or address, nothing else.
+        check_bind_host(rest["endpoint_host"], "host data vllm_endpoint_host")
     return Settings(request=PlanRequest(**plan), **rest)
 
 

@@ -46,8 +46,9 @@ BOOL_WORDS = {
 
 
 def _not(name: str, value: Any) -> str:
-    """`, not 'x'` for the error message, or nothing when the key may hold a secret."""
-    return "" if _SECRET_NAME.search(name) else f", not {value!r}"
+    """Nothing: an error names the key and what would work, never the value. A secret pasted into the
+    wrong key (a port, a path) must not reach a terminal or a CI log."""
+    return ""
 
 
 def to_int(name: str, value: Any) -> int:

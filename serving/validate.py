@@ -2,8 +2,8 @@
 a shell snippet, a PromQL query or an argv. Pure: strings in, `ValueRefused` out.
 
 Every check refuses control characters (a newline adds a line to a unit, an env file or YAML) and says
-what would work. Messages name the setting and the rule; a value that may be secret (an extra arg, an
-extra env value) is never repeated, and other values are shown shortened and escaped (`shown`).
+what would work. Messages name the setting and the rule, never the value: a secret pasted into the wrong
+setting must not reach a terminal, a CI log or a deploy report.
 Per-format escaping (systemd quoting, env-file quoting, PromQL strings) lives with each renderer in
 `targets/`; what passes here is safe to escape there.
 """
@@ -35,14 +35,8 @@ def control_character(value: str) -> str | None:
     return None
 
 
-def shown(value: object, limit: int = 60) -> str:
-    """A value for an error message: repr'd (so control characters show escaped) and shortened."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 4] + "...'"
-
-
-def check_text(value: object, what: str, *, max_len: int = MAX_TEXT, secret: bool = False) -> str:
-    """A string with no control characters, at most `max_len` long. `secret`: never shown in errors."""
+def check_text(value: object, what: str, *, max_len: int = MAX_TEXT) -> str:
+    """A string with no control characters, at most `max_len` long."""
     if not isinstance(value, str):
         raise ValueRefused(f"{what} must be text, not {type(value).__name__}")
     bad = control_character(value)
@@ -52,8 +46,7 @@ def check_text(value: object, what: str, *, max_len: int = MAX_TEXT, secret: boo
             "characters would add lines to the unit, env file or YAML it is written to)"
         )
     if len(value) > max_len:
-        seen = "" if secret else f" ({shown(value)})"
-        raise ValueRefused(f"{what}{seen} is {len(value)} characters long: the limit is {max_len}")
+        raise ValueRefused(f"{what} is {len(value)} characters long: the limit is {max_len}")
     return value
 
 
@@ -67,19 +60,16 @@ def check_path(value: object, what: str) -> str:
     text = check_text(value, what, max_len=MAX_PATH)
     if not text.startswith("/"):
         raise ValueRefused(
-            f"{what} {shown(text)} is not an absolute path: use one that starts with /, e.g. /var/lib/gptoss "
+            f"{what} is not an absolute path: use one that starts with /, e.g. /var/lib/gptoss "
             "(systemd ignores relative paths in EnvironmentFile=, ReadWritePaths= and WorkingDirectory=)"
         )
     if not _PATH.fullmatch(text):
         raise ValueRefused(
-            f"{what} {shown(text)} has characters a unit or shell line would misread (whitespace, %, $, "
+            f"{what} has characters a unit or shell line would misread (whitespace, %, $, "
             "quotes, backslashes, globs): use letters, digits and . _ @ + - between the slashes"
         )
     if posixpath.normpath(text) != text or text.startswith("//"):
-        raise ValueRefused(
-            f"{what} {shown(text)} is not a normalised path: drop '..', '.', repeated and trailing slashes "
-            f"(e.g. {posixpath.normpath(text)})"
-        )
+        raise ValueRefused(f"{what} is not a normalised path: drop '..', '.', repeated and trailing slashes")
     return text
 
 
@@ -94,7 +84,7 @@ def check_model_source(value: object, what: str = "model source") -> str:
         return check_path(text, what)
     if not _HF_ID.fullmatch(text) or "--" in text or ".." in text:
         raise ValueRefused(
-            f"{what} {shown(text)} is neither an absolute path nor a Hugging Face repo id: use e.g. "
+            f"{what} is neither an absolute path nor a Hugging Face repo id: use e.g. "
             "openai/gpt-oss-20b or /srv/models/gpt-oss-20b"
         )
     return text
@@ -109,7 +99,7 @@ def check_served_name(value: object, what: str = "served model name") -> str:
     text = check_text(value, what, max_len=MAX_TEXT)
     if not _SERVED_NAME.fullmatch(text):
         raise ValueRefused(
-            f"{what} {shown(text)} is not a model name: use up to 128 letters, digits and . _ : / @ + - "
+            f"{what} is not a model name: use up to 128 letters, digits and . _ : / @ + - "
             "starting with a letter or digit (e.g. openai/gpt-oss-120b or gpt-oss)"
         )
     return text
@@ -141,7 +131,7 @@ def check_env_name(value: object, what: str = "environment variable") -> str:
     text = check_text(value, what, max_len=MAX_TEXT)
     if not _ENV_NAME.fullmatch(text):
         raise ValueRefused(
-            f"{what} name {shown(text)} is not a variable name: use letters, digits and _ "
+            f"{what} name is not a variable name: use letters, digits and _ "
             "(not starting with a digit, at most 128)"
         )
     if is_secret_env_name(text):
@@ -160,12 +150,12 @@ def check_env_name(value: object, what: str = "environment variable") -> str:
 
 def check_env_value(value: object, what: str) -> str:
     """Any printable text (spaces, quotes, $, backticks, unicode): renderers quote it. Never shown."""
-    return check_text(value, what, max_len=32768, secret=True)
+    return check_text(value, what, max_len=32768)
 
 
 def check_extra_arg(value: object, what: str) -> str:
     """One argv word: printable text, quoted by each renderer. Never shown (it may carry a secret)."""
-    return check_text(value, what, max_len=32768, secret=True)
+    return check_text(value, what, max_len=32768)
 
 
 _HOSTNAME = re.compile(
@@ -182,7 +172,7 @@ def check_bind_host(value: object, what: str = "bind address") -> str:
     except ValueError:
         pass
     if not _HOSTNAME.fullmatch(text):
-        raise ValueRefused(f"{what} {shown(text)} is neither an IP address nor a host name: use e.g. 0.0.0.0")
+        raise ValueRefused(f"{what} is neither an IP address nor a host name: use e.g. 0.0.0.0")
     return text
 
 
@@ -193,7 +183,7 @@ def check_user_name(value: object, what: str = "user") -> str:
     text = check_text(value, what, max_len=64)
     if not _USER.fullmatch(text):
         raise ValueRefused(
-            f"{what} {shown(text)} is not a system user name: use up to 32 lowercase letters, digits, _ and -, "
+            f"{what} is not a system user name: use up to 32 lowercase letters, digits, _ and -, "
             "starting with a letter or _ (e.g. vllm)"
         )
     return text
@@ -207,7 +197,7 @@ def check_dns_label(value: object, what: str, max_len: int = 63) -> str:
     text = check_text(value, what, max_len=253)
     if len(text) > max_len or not _DNS_LABEL.fullmatch(text):
         raise ValueRefused(
-            f"{what} {shown(text)} is not a DNS label: use at most {max_len} lowercase letters, digits and -, "
+            f"{what} is not a DNS label: use at most {max_len} lowercase letters, digits and -, "
             "starting and ending with a letter or digit"
         )
     return text
@@ -218,7 +208,7 @@ def check_dns_subdomain(value: object, what: str) -> str:
     text = check_text(value, what, max_len=253)
     if not text or not all(_DNS_LABEL.fullmatch(part) for part in text.split(".")):
         raise ValueRefused(
-            f"{what} {shown(text)} is not a DNS subdomain: use lowercase letters, digits, - and ., "
+            f"{what} is not a DNS subdomain: use lowercase letters, digits, - and ., "
             "each part starting and ending with a letter or digit"
         )
     return text
@@ -235,7 +225,7 @@ def check_label_key(value: object, what: str) -> str:
         check_dns_subdomain(prefix, f"{what} prefix")
     if not _LABEL_NAME.fullmatch(name):
         raise ValueRefused(
-            f"{what} {shown(text)} is not a label key: up to 63 letters, digits, - _ . after an optional "
+            f"{what} is not a label key: up to 63 letters, digits, - _ . after an optional "
             "DNS prefix and /, starting and ending with a letter or digit"
         )
     return text
@@ -245,7 +235,7 @@ def check_label_value(value: object, what: str) -> str:
     text = check_text(value, what, max_len=63)
     if text and not _LABEL_NAME.fullmatch(text):
         raise ValueRefused(
-            f"{what} {shown(text)} is not a label value: up to 63 letters, digits, - _ ., starting and ending "
+            f"{what} is not a label value: up to 63 letters, digits, - _ ., starting and ending "
             "with a letter or digit"
         )
     return text
@@ -264,7 +254,7 @@ def check_image_ref(value: object, what: str) -> str:
     text = check_text(value, what, max_len=512)
     if not _IMAGE.fullmatch(text):
         raise ValueRefused(
-            f"{what} {shown(text)} is not an image reference: use [registry/]name:tag or name@sha256:<64 hex>"
+            f"{what} is not an image reference: use [registry/]name:tag or name@sha256:<64 hex>"
         )
     return text
 
@@ -272,9 +262,7 @@ def check_image_ref(value: object, what: str) -> str:
 def check_digest(value: object, what: str) -> str:
     text = check_text(value, what, max_len=80)
     if not _DIGEST.fullmatch(text):
-        raise ValueRefused(
-            f"{what} {shown(text)} is not an image digest: use sha256: and 64 lowercase hex digits"
-        )
+        raise ValueRefused(f"{what} is not an image digest: use sha256: and 64 lowercase hex digits")
     return text
 
 
@@ -284,9 +272,9 @@ _HTTP_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:/[A-Za-z0-9._
 def check_http_url(value: object, what: str) -> str:
     """An http(s) URL of a host, port and plain path: no credentials, query or characters to escape."""
     text = check_text(value, what, max_len=2048)
-    if not _HTTP_URL.fullmatch(text):
+    if not _HTTP_URL.fullmatch(text):  # not repeated: a URL may carry user:password@
         raise ValueRefused(
-            f"{what} {shown(text)} is not a plain http(s) URL: use e.g. http://prometheus.monitoring.svc:9090 "
+            f"{what} is not a plain http(s) URL: use e.g. http://prometheus.monitoring.svc:9090 "
             "(no user:password@, query or spaces)"
         )
     return text
@@ -301,7 +289,7 @@ _REQUIREMENT = re.compile(
 def check_pinned_requirement(value: object, what: str) -> str:
     text = check_text(value, what, max_len=256)
     if not _REQUIREMENT.fullmatch(text):
-        raise ValueRefused(f"{what} {shown(text)} is not a pinned requirement: use name==version")
+        raise ValueRefused(f"{what} is not a pinned requirement: use name==version")
     return text
 
 
@@ -327,5 +315,4 @@ __all__ = [
     "check_user_name",
     "control_character",
     "is_secret_env_name",
-    "shown",
 ]

@@ -70,9 +70,7 @@ class UnitOptions:
         validate.check_user_name(self.group, "unit group")
         for rule in self.device_allow:
             if rule not in _KNOWN_DEVICE_RULES:
-                raise ValueRefused(
-                    f"device rule {validate.shown(rule)} is not one of {sorted(_KNOWN_DEVICE_RULES)}"
-                )
+                raise ValueRefused(f"a device rule is not one of {sorted(_KNOWN_DEVICE_RULES)}")
         for key, value in self.extra_env.items():
             validate.check_env_name(key, "unit extra env")
             validate.check_env_value(value, f"the value of unit extra env {key}")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 
 from serving import ValueRefused
-from serving.validate import control_character, shown
+from serving.validate import control_character
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Words that need no quotes (still with % and $ doubled).
@@ -72,7 +72,7 @@ def env_value(value: str, what: str = "an environment value") -> str:
 def env_assignment(key: str, value: str) -> str:
     """`KEY=value` for an env file; the name rules (no secret-like extra names) are the plan's."""
     if not _ENV_NAME.fullmatch(key):
-        raise ValueRefused(f"{shown(key)} is not an environment variable name: use letters, digits and _")
+        raise ValueRefused("an environment variable name has characters other than letters, digits and _")
     return f"{key}={env_value(value, f'the value of {key}')}"
 
 
