@@ -337,6 +337,18 @@ def measurements_table() -> str:
     return "\n".join(parts)
 
 
+def checkov_accepted_table() -> str:
+    from targets.kubernetes.accepted_checks import ACCEPTED_CHECKS
+
+    where = {"all": "every plan", "amd": "AMD plans", "tags": "images without a digest"}
+    lines = ["| check | on | where | why it stays |", "|---|---|---|---|"]
+    lines += [
+        f"| `{a.check_id}` {a.title} | {', '.join(a.kinds)} | {where[a.where]} | {a.reason} |"
+        for a in ACCEPTED_CHECKS
+    ]
+    return "\n".join(lines)
+
+
 SECTIONS: dict[str, Callable[[], str]] = {
     "plans": plans_table,
     "plan-options": plan_options_table,
@@ -349,6 +361,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "ollama-plans": ollama_plans_table,
     "ollama-data": ollama_data_table,
     "measurements": measurements_table,
+    "checkov-accepted": checkov_accepted_table,
 }
 
 
