@@ -108,6 +108,13 @@ def test_existing_secret_reference_creates_no_secret():
         ({"extraArgs": ["--api-key=x"]}, SECRETS, PlanError, "VLLM_API_KEY"),
         ({"nodePool": "eks", "nodePoolMachineType": "p5.48xlarge"}, SECRETS, ValueError, "eksClusterName"),
         ({"nodePool": "aks"}, SECRETS, ConfigError, "none, eks, gke"),
+        ({"apiKey": FAKE_API_KEY}, {}, ConfigError, "set --secret apiKey"),
+        ({"createNamespace": "ture"}, SECRETS, ConfigError, "must be a boolean \\(true or false\\)"),
+        ({"namespace": "kube-system"}, SECRETS, ConfigError, "belongs to Kubernetes"),
+        ({"servedModelName": 'x"} or vector(1)'}, SECRETS, PlanError, "not a model name"),
+        ({"prometheusUrl": f"http://u:{FAKE_API_KEY}@p:9090"}, SECRETS, PlanError, "plain http"),
+        ({"extraEnv": [f"OPENAI_API_KEY={FAKE_API_KEY}"]}, SECRETS, PlanError, "looks like a secret"),
+        ({"smokeJob": True}, SECRETS, SettingsError, "smokeJob needs smokeImage"),
     ],
 )
 def test_bad_config_fails_before_any_resource(config, secrets, error, fragment):
@@ -122,11 +129,12 @@ def test_bad_config_fails_before_any_resource(config, secrets, error, fragment):
 
     RecordingMocks.new_resource = spy
     try:
-        with pytest.raises(error, match=fragment):
+        with pytest.raises(error, match=fragment) as raised:
             run_program(config, secrets)
     finally:
         RecordingMocks.new_resource = original
     assert seen == [], "a resource was registered before the config error"
+    assert FAKE_API_KEY[:10] not in str(raised.value) and "\n" not in str(raised.value)
 
 
 def test_eks_node_group_under_mocks():
