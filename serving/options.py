@@ -142,6 +142,8 @@ def to_mapping(name: str, value: Any) -> dict[str, str]:
             key, sep, val = item.partition("=") if isinstance(item, str) else ("", "", "")
             if not sep or not key:
                 raise OptionError(f"{name} item {i} is not KEY=VALUE (e.g. NCCL_DEBUG=INFO)")
+            if key in pairs:  # the later one would silently win
+                raise OptionError(f"{name} item {i} repeats an earlier item's key: keep one")
             pairs[key] = val
         return pairs
     if not isinstance(value, Mapping):

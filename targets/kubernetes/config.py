@@ -172,7 +172,10 @@ CLUSTER_KEYS: tuple[ConfigKey, ...] = (
         "Prometheus KEDA queries.",
     ),
     ConfigKey(
-        "smokeJob", BOOL, False, "Run `gptoss smoke` against the Service after the rollout (needs smokeImage)."
+        "smokeJob",
+        BOOL,
+        False,
+        "Run `gptoss smoke` against the Service after the rollout (needs smokeImage).",
     ),
     ConfigKey(
         "smokeImage",
@@ -228,7 +231,9 @@ def read_values(values: Mapping[str, Any]) -> dict[str, Any]:
         if name not in KEYS_BY_NAME:
             close = difflib.get_close_matches(name, list(KEYS_BY_NAME), n=1)
             hint = f": did you mean {close[0]}?" if close else ""
-            raise ConfigError(f"unknown config key {validate.check_text(name, 'a config key', max_len=80)!r}{hint}")
+            raise ConfigError(
+                f"unknown config key {validate.check_text(name, 'a config key', max_len=80)!r}{hint}"
+            )
     return {k.name: k.read(values.get(k.name, k.default)) for k in CONFIG_KEYS}
 
 

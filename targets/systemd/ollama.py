@@ -106,5 +106,5 @@ def render_env(plan: OllamaPlan) -> str:
     for key in plan.env:
         if not _ENV_KEY.match(key):
             raise ValueError(f"{key!r} is not a valid environment variable name")
-    pairs = [(k, env_value(v, f'the value of {k}')) for k, v in plan.env.items()]
+    pairs = [(k, env_value(v, f"the value of {k}")) for k, v in plan.env.items()]
     return _env().get_template(ENV_TEMPLATE).render(header=HEADER, unit_name=UNIT_NAME, env=pairs)

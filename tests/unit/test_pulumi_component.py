@@ -109,7 +109,7 @@ def test_existing_secret_reference_creates_no_secret():
         ({"nodePool": "eks", "nodePoolMachineType": "p5.48xlarge"}, SECRETS, ValueError, "eksClusterName"),
         ({"nodePool": "aks"}, SECRETS, ConfigError, "none, eks, gke"),
         ({"apiKey": FAKE_API_KEY}, {}, ConfigError, "set --secret apiKey"),
-        ({"createNamespace": "ture"}, SECRETS, ConfigError, "must be a boolean \\(true or false\\)"),
+        ({"createNamespace": "ture"}, SECRETS, ConfigError, "createNamespace must be true or false"),
         ({"namespace": "kube-system"}, SECRETS, ConfigError, "belongs to Kubernetes"),
         ({"servedModelName": 'x"} or vector(1)'}, SECRETS, PlanError, "not a model name"),
         ({"prometheusUrl": f"http://u:{FAKE_API_KEY}@p:9090"}, SECRETS, PlanError, "plain http"),
