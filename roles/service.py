@@ -36,7 +36,11 @@ UNIT_DIR = "/etc/systemd/system"
 
 def unit_options(settings: Settings, plan: Plan, venv: str) -> UnitOptions:
     return options_for(
-        plan, settings.layout, kernel_protection=settings.unit_kernel_protection, venv_dir=venv
+        plan,
+        settings.layout,
+        kernel_protection=settings.unit_kernel_protection,
+        syscall_filter=settings.unit_syscall_filter,
+        venv_dir=venv,
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from serving import Plan, PlanError, PlanRequest, options, plan_serving
 from serving.options import BOOL, FLOAT, INT, STR, Kind, OptionError, parse
 from serving.pins import UV_VERSION
+from serving.validate import check_bind_host
 from targets.systemd import DEFAULT_LAYOUT, HostLayout
 
 PREFIX = "vllm_"
@@ -102,6 +103,13 @@ HOST_KEYS: tuple[HostKey, ...] = (
         "and ProtectClock in the unit; false on hosts that are containers, where systemd cannot "
         "remount /proc/sys, /sys and cgroupfs",
     ),
+    HostKey(
+        "unit_syscall_filter",
+        BOOL,
+        True,
+        "SystemCallFilter=@system-service minus the privileged groups (EPERM for the rest); false only if a "
+        "GPU runtime needs a call outside it (the journal then names the refused call)",
+    ),
     # After the start.
     HostKey("wait", BOOL, True, "wait for /health and /v1/models (deadline: the plan's startup budget)"),
     HostKey("smoke", BOOL, False, "run `gptoss smoke` from the control machine after a (re)start"),
@@ -142,6 +150,7 @@ class Settings:
     cpu_min_cores: int
     venv_disk_gib: float
     unit_kernel_protection: bool
+    unit_syscall_filter: bool
     wait: bool
     smoke: bool
     smoke_checks: str | None
@@ -202,6 +211,9 @@ def settings_from_data(data: Mapping[str, Any] | Any) -> Settings:
         rest = {k.name: parse(k.kind, k.key, lookup(k.key, k.default), k.nullable) for k in HOST_KEYS}
     except OptionError as err:
         raise ValueError(f"host data {err}") from None
+    if rest["endpoint_host"] is not None:
+        # It becomes the smoke run's base URL, which gets the API key: a host name or address, nothing else.
+        check_bind_host(rest["endpoint_host"], "host data vllm_endpoint_host")
     return Settings(request=PlanRequest(**plan), **rest)
 
 

@@ -11,6 +11,7 @@ from serving.catalog import (
     ModelSpec,
     Support,
 )
+from serving.errors import ValueRefused
 from serving.plan import (
     GOALS,
     Engine,
@@ -48,6 +49,7 @@ __all__ = [
     "ReadinessSpecError",
     "ServingPaths",
     "Support",
+    "ValueRefused",
     "enumerate_plans",
     "plan_serving",
     "readiness_for",

@@ -42,8 +42,9 @@ BOOL_WORDS = {
 
 
 def _not(name: str, value: Any) -> str:
-    """`, not 'x'` for the error message, or nothing when the key may hold a secret."""
-    return "" if _SECRET_NAME.search(name) else f", not {value!r}"
+    """Nothing: an error names the key and what would work, never the value. A secret pasted into the
+    wrong key (a port, a path) must not reach a terminal or a CI log."""
+    return ""
 
 
 def to_int(name: str, value: Any) -> int:
@@ -137,6 +138,8 @@ def to_mapping(name: str, value: Any) -> dict[str, str]:
             key, sep, val = item.partition("=") if isinstance(item, str) else ("", "", "")
             if not sep or not key:
                 raise OptionError(f"{name} item {i} is not KEY=VALUE (e.g. NCCL_DEBUG=INFO)")
+            if key in pairs:  # the later one would silently win
+                raise OptionError(f"{name} item {i} repeats an earlier item's key: keep one")
             pairs[key] = val
         return pairs
     if not isinstance(value, Mapping):

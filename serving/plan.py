@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from serving import rules
+from serving import rules, validate
 from serving.caches import startup_cache_env
 from serving.catalog import (
     ACCELERATOR_ALIASES,
@@ -30,11 +30,12 @@ from serving.catalog import (
     ModelSpec,
     Support,
 )
-from serving.errors import PlanError
+from serving.errors import PlanError, ValueRefused
 from serving.memory import MemoryMath
 from serving.reasons import Explained, Reason, Rule
 from serving.recipe import DEFAULT_GPU_MEMORY_UTILIZATION, H100_KEYS, speculation_validated
 from serving.tensor_parallel import TENSOR_PARALLEL_SIZES, choose_tensor_parallel
+from serving.vllm_args import OWNED_OPTIONS, owned_conflicts
 
 GOALS = ("throughput", "latency", "balanced")
 MAX_GPUS_PER_HOST = 8
@@ -241,31 +242,9 @@ def _rule_dict(rule: Rule) -> dict[str, str]:
     }
 
 
-# Flags the plan decides; an extra arg may not set them (say what to use instead).
-OWNED_FLAGS: dict[str, str] = {
-    "--model": "the model",
-    "--served-model-name": "served_model_name",
-    "--host": "host",
-    "--port": "port",
-    "--tensor-parallel-size": "tensor_parallel_size",
-    "-tp": "tensor_parallel_size",
-    "--max-model-len": "max_model_len",
-    "--gpu-memory-utilization": "gpu_memory_utilization",
-    "--tool-call-parser": "the plan (gpt-oss needs `openai`)",
-    "--enable-auto-tool-choice": "the plan (always on)",
-    "--reasoning-parser": "the plan (gpt-oss needs `openai_gptoss`)",
-    "--api-key": "the VLLM_API_KEY environment variable from a 0600 env file or a Secret (never argv)",
-    "--kv-cache-dtype": "the plan (fp8 on Blackwell, auto elsewhere)",
-    "--attention-backend": "the plan (per GPU architecture)",
-    "--data-parallel-size": "the plan's engine layout (one engine per TP group)",
-    "-dp": "the plan's engine layout (one engine per TP group)",
-    # The memory math counts these: set through the plan so the budget and the engine agree.
-    "--max-num-batched-tokens": "the plan (the recipe's per GPU, 1024 for gpt-oss-120b on one H100)",
-    "--max-num-seqs": "max_num_seqs",
-    "--speculative-config": "speculative (the recipe's EAGLE3 draft, counted in the memory math)",
-    "-sc": "speculative (the recipe's EAGLE3 draft, counted in the memory math)",
-}
-SECRET_ENV = ("VLLM_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+# The flags the plan decides, as vLLM's parser reads them (serving/vllm_args.py): argparse dest -> what to
+# set instead. An extra arg may not set them in any spelling vLLM accepts.
+OWNED_FLAGS = OWNED_OPTIONS
 # Reported first-start FlashInfer MXFP4 MoE JIT on data-centre Blackwell (10-15 minutes), budgeted in full.
 BLACKWELL_FIRST_START_JIT_S = 900
 
@@ -329,18 +308,41 @@ def _validate_scalars(req: PlanRequest, model: ModelSpec) -> None:
         raise PlanError(f"ports {req.port}..{last_port} (one per engine) run past 65535: use a lower port")
 
 
-def _validate_extras(req: PlanRequest, owned_env: Mapping[str, str]) -> None:
-    for arg in req.extra_args:
-        flag = arg.split("=", 1)[0]
-        if flag in OWNED_FLAGS:
-            raise PlanError(f"extra arg {flag} collides with the plan: set it through {OWNED_FLAGS[flag]}")
-        if flag.replace("-", "_").lstrip("_") in ("api_key",):
-            raise PlanError(
-                "never put the API key in argv: use VLLM_API_KEY from a 0600 env file or a Secret"
+def _validate_values(req: PlanRequest) -> None:
+    """Every free-text request value, before it reaches a unit, env file, YAML or argv."""
+    validate.check_bind_host(req.host, "host")
+    if req.served_model_name is not None:
+        validate.check_served_name(req.served_model_name)
+    if req.model_source is not None:
+        validate.check_model_source(req.model_source)
+    if req.paths is not None:
+        for name in ("hf_home", "vllm_cache_root", "tiktoken_dir"):
+            validate.check_path(getattr(req.paths, name), f"path {name}")
+    if isinstance(req.extra_args, str) or not all(isinstance(a, str) for a in req.extra_args):
+        raise ValueRefused("extra args must be a list of strings, one argv word each")
+    for number, arg in enumerate(req.extra_args, 1):
+        validate.check_extra_arg(arg, f"extra arg {number}")
+        if arg == "--":
+            raise ValueRefused(
+                f"extra arg {number} is a bare --: vLLM would read every later word as a model"
             )
+    for key, value in req.extra_env.items():
+        validate.check_env_name(key, "extra env")
+        validate.check_env_value(value, f"the value of extra env {key}")
+
+
+def _validate_extras(req: PlanRequest, planned_args: list[str], owned_env: Mapping[str, str]) -> None:
+    for use, instead in owned_conflicts(req.extra_args, planned_args):
+        if use.dest == "api_key":
+            raise ValueRefused(
+                f"extra arg {use.index + 1} is vLLM's {use.option}: never put the API key in argv; use "
+                "VLLM_API_KEY from a 0600 env file or a Secret"
+            )
+        what = f"{use.option}.{'.'.join(use.keys[0])}" if use.keys and use.keys[0] else use.option
+        raise ValueRefused(
+            f"extra arg {use.index + 1} is vLLM's {what}, which collides with the plan: set it through {instead}"
+        )
     for key in req.extra_env:
-        if key in SECRET_ENV:
-            raise PlanError(f"{key} is a secret: deploys put it in a 0600 env file or a Secret, not the plan")
         if key in owned_env:
             raise PlanError(
                 f"extra env {key} collides with the plan, which sets it to {owned_env[key]!r}: "
@@ -446,6 +448,7 @@ def plan_serving(req: PlanRequest) -> Plan:
     model = resolve_model(req.model)
     acc = resolve_accelerator(req.accelerator)
     _validate_scalars(req, model)
+    _validate_values(req)
     _refuse_unservable(model, acc)
     warnings: list[str] = []
     notes: list[str] = []
@@ -563,8 +566,8 @@ def plan_serving(req: PlanRequest) -> Plan:
     for reason in recipe.reasons:
         (cmd if reason.item.startswith("-") else env).add(reason)
     for reason in _extra_arg_reasons(req.extra_args):
-        cmd.add(reason)
-    _validate_extras(req, env.env)
+        cmd.word(reason)
+    _validate_extras(req, recipe.args, env.env)
     for key, value in req.extra_env.items():
         env.setenv(key, value, rule=rules.USER_OPTION, why="extra env")
 

@@ -83,6 +83,12 @@ class Explained:
     def flag(self, flag: str, value: str | None = None, *, rule: Rule, why: str) -> None:
         self.add(Reason(flag, value, why, rule))
 
+    def word(self, reason: Reason) -> None:
+        """An argv word as the user gave it (an extra arg), flag or not: into argv, never the environment.
+        A bare word with no flag before it is still argv: vLLM's own parser judges it."""
+        self.args += [reason.item] if reason.value is None else [reason.item, reason.value]
+        self.reasons.append(reason)
+
     def setenv(self, key: str, value: str, *, rule: Rule, why: str) -> None:
         self.add(Reason(key, value, why, rule))
 

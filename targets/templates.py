@@ -1,5 +1,5 @@
 """The one jinja2 setup of every target: templates are package data, a missing variable is an error, and
-nothing is escaped by jinja (each target quotes for its own syntax: systemd_quote, env_line_value, nginx
+nothing is escaped by jinja (each target quotes for its own syntax: targets/systemd/syntax.py, nginx
 values validated to need no quoting)."""
 
 from __future__ import annotations

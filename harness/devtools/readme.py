@@ -436,6 +436,18 @@ def startup_caches_table() -> str:
     return "\n".join(rows)
 
 
+def checkov_accepted_table() -> str:
+    from targets.kubernetes.accepted_checks import ACCEPTED_CHECKS
+
+    where = {"all": "every plan", "amd": "AMD plans", "tags": "images without a digest"}
+    lines = ["| check | on | where | why it stays |", "|---|---|---|---|"]
+    lines += [
+        f"| `{a.check_id}` {a.title} | {', '.join(a.kinds)} | {where[a.where]} | {a.reason} |"
+        for a in ACCEPTED_CHECKS
+    ]
+    return "\n".join(lines)
+
+
 SECTIONS: dict[str, Callable[[], str]] = {
     "plans": plans_table,
     "plan-options": plan_options_table,
@@ -450,6 +462,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "ollama-data": ollama_data_table,
     "measurements": measurements_table,
     "startup-caches": startup_caches_table,
+    "checkov-accepted": checkov_accepted_table,
 }
 
 

@@ -17,20 +17,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from serving import PlanError, PlanRequest, options
+from serving import PlanError, PlanRequest, options, validate
 from serving.options import ARGS, BOOL, FLOAT, INT, LIST, MAPPING, STR, Kind, Option, OptionError, parse
-from serving.pins import SMOKE_IMAGE
 from serving.plan import MAX_GPUS_PER_HOST, resolve_accelerator
 from targets.kubernetes.settings import K8S_PATHS, Autoscaling, K8sSettings, SecretRef, SettingsError
 
-
-def _project_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("gptoss-vllm")
-    except PackageNotFoundError:
-        return "0.1.0"
+# Namespaces Kubernetes itself owns: createNamespace would relabel them (Pod Security levels) and make the
+# stack their owner, so `pulumi destroy` would try to delete them.
+SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "default")
+_SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
 
 
 class ConfigError(ValueError):
@@ -128,6 +123,7 @@ CLUSTER_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("namespace", STR, "gptoss", "Namespace for every object."),
     ConfigKey("createNamespace", BOOL, True, "Create the namespace (false: it exists already)."),
     ConfigKey("image", STR, "", "Server image override, pinned by tag or digest; empty: the plan's."),
+    ConfigKey("imageDigest", STR, "", "sha256:<64 hex> pinning the server image (the plan's or `image`)."),
     ConfigKey("cacheStorageClass", STR, "", "StorageClass of the model cache PVC; empty: default."),
     ConfigKey("cacheSizeGi", INT, 0, "Model cache size in GiB; 0: the weights plus headroom."),
     ConfigKey(
@@ -165,7 +161,7 @@ CLUSTER_KEYS: tuple[ConfigKey, ...] = (
         "auto",
         "auto (non-root on NVIDIA and CPU, root for ROCm device access), true or false.",
     ),
-    ConfigKey("allowedNamespaces", LIST, [], "Namespaces whose pods may call the server."),
+    ConfigKey("allowedNamespaces", LIST, [], "Namespaces whose pods may call the server (and scrape it)."),
     ConfigKey(
         "monitoring",
         BOOL,
@@ -182,13 +178,30 @@ CLUSTER_KEYS: tuple[ConfigKey, ...] = (
         "http://prometheus-operated.monitoring.svc:9090",
         "Prometheus KEDA queries.",
     ),
-    ConfigKey("smokeJob", BOOL, True, "Run `gptoss smoke` against the Service after the rollout."),
-    ConfigKey("smokeImage", STR, SMOKE_IMAGE, "Image of the smoke Job, pinned."),
+    ConfigKey(
+        "smokeJob",
+        BOOL,
+        False,
+        "Run `gptoss smoke` against the Service after the rollout (needs smokeImage).",
+    ),
+    ConfigKey(
+        "smokeImage",
+        STR,
+        "",
+        "Image with this project installed (docker/smoke.Dockerfile builds it from the wheel), pinned.",
+    ),
+    ConfigKey("smokeImageDigest", STR, "", "sha256:<64 hex> pinning smokeImage."),
     ConfigKey(
         "smokePackage",
         STR,
-        f"gptoss-vllm=={_project_version()}",
-        "pip requirement installing this project in the smoke Job; empty when smokeImage has it.",
+        "",
+        "Opt-in with smokeInstallFromIndex only: name==version the smoke Job pip-installs at run time.",
+    ),
+    ConfigKey(
+        "smokeInstallFromIndex",
+        BOOL,
+        False,
+        "Let the smoke Job pip-install smokePackage from a package index at run time (trusts that index).",
     ),
 )
 CONFIG_KEYS: tuple[ConfigKey, ...] = plan_config_keys() + ADAPTER_KEYS + CLUSTER_KEYS
@@ -201,16 +214,19 @@ def defaults() -> dict[str, Any]:
 
 
 TOLERATION = re.compile(
-    r"^(?P<key>[^=:]+)(=(?P<value>[^:]*))?:(?P<effect>NoSchedule|PreferNoSchedule|NoExecute)$"
+    r"(?P<key>[^=:]+)(=(?P<value>[^:]*))?:(?P<effect>NoSchedule|PreferNoSchedule|NoExecute)"
 )
 
 
 def parse_toleration(item: str) -> dict[str, str]:
-    match = TOLERATION.match(item)
+    match = TOLERATION.fullmatch(item)
     if not match:
         raise ConfigError(
-            f"toleration {item!r} is not key[=value]:Effect (Effect NoSchedule, PreferNoSchedule or NoExecute)"
+            "a toleration is not key[=value]:Effect (Effect NoSchedule, PreferNoSchedule or NoExecute)"
         )
+    validate.check_label_key(match["key"], "toleration key")
+    if match["value"] is not None:
+        validate.check_label_value(match["value"], "toleration value")
     if match["value"] is None:
         return {"key": match["key"], "operator": "Exists", "effect": match["effect"]}
     return {"key": match["key"], "operator": "Equal", "value": match["value"], "effect": match["effect"]}
@@ -222,7 +238,9 @@ def read_values(values: Mapping[str, Any]) -> dict[str, Any]:
         if name not in KEYS_BY_NAME:
             close = difflib.get_close_matches(name, list(KEYS_BY_NAME), n=1)
             hint = f": did you mean {close[0]}?" if close else ""
-            raise ConfigError(f"unknown config key {name!r}{hint}")
+            raise ConfigError(
+                f"unknown config key {validate.check_text(name, 'a config key', max_len=80)!r}{hint}"
+            )
     return {k.name: k.read(values.get(k.name, k.default)) for k in CONFIG_KEYS}
 
 
@@ -245,16 +263,52 @@ def plan_request(values: Mapping[str, Any]) -> PlanRequest:
     return PlanRequest(gpus_per_host=tp, hosts=v["replicas"], tensor_parallel_size=tp, **common)
 
 
+def _check_values(v: Mapping[str, Any]) -> None:
+    """Every cluster-side value that reaches YAML or a PromQL query, by its Kubernetes or format rule."""
+    namespace = validate.check_dns_label(v["namespace"], "namespace")
+    if v["createNamespace"] and namespace in SYSTEM_NAMESPACES:
+        raise ConfigError(
+            f"namespace {namespace} belongs to Kubernetes: createNamespace would relabel it and make this stack "
+            "its owner (pulumi destroy would delete it); use a namespace of your own"
+        )
+    for key in ("apiKeySecretName", "hfTokenSecretName", "cacheStorageClass"):
+        if v[key]:
+            validate.check_dns_subdomain(v[key], key)
+    for key in ("apiKeySecretKey", "hfTokenSecretKey"):
+        validate.check_text(v[key], key, max_len=253)
+        if not _SECRET_KEY.fullmatch(v[key]):
+            raise ConfigError(f"{key} is not a Secret key: use letters, digits, - _ .")
+    for key in ("image", "smokeImage"):
+        if v[key]:
+            validate.check_image_ref(v[key], key)
+    for key in ("imageDigest", "smokeImageDigest"):
+        if v[key]:
+            validate.check_digest(v[key], key)
+    for key in ("cacheSizeGi", "autoscalingMaxReplicas", "autoscalingQueueThreshold"):
+        least = 0 if key == "cacheSizeGi" else 1
+        if v[key] < least:
+            raise ConfigError(f"{key} must be {least} or more, not {v[key]}")
+    for label, value in v["nodeSelector"].items():
+        validate.check_label_key(label, "nodeSelector key")
+        validate.check_label_value(value, "nodeSelector value")
+    for allowed in v["allowedNamespaces"]:
+        validate.check_dns_label(allowed, "allowedNamespaces item")
+    validate.check_http_url(v["prometheusUrl"], "prometheusUrl")
+    if v["smokePackage"]:
+        validate.check_pinned_requirement(v["smokePackage"], "smokePackage")
+
+
 def settings_from_values(values: Mapping[str, Any]) -> K8sSettings:
     """Cluster settings from config values (missing keys take CONFIG_KEYS defaults)."""
     v = read_values(values)
     name = v["name"]
     if not re.fullmatch(r"[a-z]([-a-z0-9]{0,38}[a-z0-9])?", name):
-        raise ConfigError(f"name {name!r} must be a DNS label of at most 40 characters (a-z, 0-9, -)")
-    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", v["namespace"]):
-        raise ConfigError(f"namespace {v['namespace']!r} is not a DNS label (a-z, 0-9, -)")
+        raise ConfigError(
+            "name must be a DNS label of at most 40 characters (a-z, 0-9, -), starting with a letter"
+        )
+    _check_values(v)
     if v["runAsNonRoot"] not in ("auto", "true", "false"):
-        raise ConfigError(f"runAsNonRoot {v['runAsNonRoot']!r}: use auto, true or false")
+        raise ConfigError("runAsNonRoot: use auto, true or false")
     autoscaling = None
     if v["autoscaling"]:
         autoscaling = Autoscaling(
@@ -270,6 +324,7 @@ def settings_from_values(values: Mapping[str, Any]) -> K8sSettings:
         namespace=v["namespace"],
         create_namespace=v["createNamespace"],
         image=v["image"] or None,
+        image_digest=v["imageDigest"] or None,
         cache_storage_class=v["cacheStorageClass"] or None,
         cache_size_gib=v["cacheSizeGi"] or None,
         cache_access_mode=v["cacheAccessMode"],
@@ -284,7 +339,9 @@ def settings_from_values(values: Mapping[str, Any]) -> K8sSettings:
         autoscaling=autoscaling,
         smoke_job=v["smokeJob"],
         smoke_image=v["smokeImage"],
+        smoke_image_digest=v["smokeImageDigest"] or None,
         smoke_package=v["smokePackage"],
+        smoke_install_from_index=v["smokeInstallFromIndex"],
         allowed_namespaces=tuple(v["allowedNamespaces"]),
     )
 

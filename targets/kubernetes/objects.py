@@ -24,7 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from serving import VLLM_VERSION, Plan, readiness_for
+from serving import VLLM_VERSION, Plan, ValueRefused, readiness_for
+from serving.validate import control_character
 from targets.kubernetes.scripts import (
     DOWNLOAD_SCRIPT,
     SMOKE_SCRIPT,
@@ -40,6 +41,7 @@ from targets.kubernetes.settings import (
     accelerator_profile,
     for_kubernetes,
     server_image,
+    smoke_image,
     validate,
 )
 from targets.monitoring.dashboard import FILENAME as DASHBOARD_FILE
@@ -50,7 +52,9 @@ TIKTOKEN_URL = "https://openaipublic.blob.core.windows.net/encodings/o200k_base.
 # The HF repos also carry `original/` (a second copy of the weights) and `metal/`: vLLM reads neither.
 DOWNLOAD_IGNORE_PATTERNS = ("original/*", "metal/*")
 
-NON_ROOT_UID = 1000
+# 10000 and up: outside the ranges images and hosts hand to their own users, so a container escape lands
+# on no existing account. The vLLM images run as any UID with HOME set.
+NON_ROOT_UID = 10001
 # Deployment progress may include pulling a ~10 GB image and waiting for the weight download.
 PROGRESS_MARGIN_S = 3600
 STARTUP_PROBE_PERIOD_S = 10
@@ -58,6 +62,12 @@ TERMINATION_GRACE_S = 120
 PRESTOP_SLEEP_S = 15  # let endpoints drop the pod before vLLM stops taking requests
 CPU_PER_GPU = 4
 MEMORY_GIB_PER_GPU = 16
+# Small containers: requests and limits (a runaway loop or download cannot starve the node).
+DOWNLOAD_RESOURCES = {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
+INIT_RESOURCES = {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}
+SMOKE_RESOURCES = {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+# Every container's root filesystem is read-only; what they write goes to these emptyDirs (and the cache PVC).
+TMP_MOUNT = "/tmp"
 # The weights, plus headroom for a second revision, the tokenizer and the compile cache.
 CACHE_HEADROOM_GIB = 30
 
@@ -106,6 +116,8 @@ def names(settings: K8sSettings) -> dict[str, str]:
         "service": n,
         "pdb": n,
         "network_policy": n,
+        "download_policy": f"{n}-download",
+        "smoke_policy": f"{n}-smoke",
         "service_monitor": n,
         "prometheus_rule": n,
         "dashboard": f"{n}-dashboard",
@@ -149,15 +161,17 @@ def _env_list(env: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"name": k, "value": v} for k, v in env.items()]
 
 
-def _run_as_non_root(plan: Plan, settings: K8sSettings) -> bool:
+def _run_as_non_root(plan: Plan, settings: K8sSettings, uses_gpu: bool = True) -> bool:
+    """The accelerator profile's choice for pods that open GPUs (ROCm wants root); pods that open none
+    (the download Job) run as non-root unless runAsNonRoot is false."""
     if settings.run_as_non_root is not None:
         return settings.run_as_non_root
-    return accelerator_profile(plan, settings.gpu_labels).run_as_non_root
+    return not uses_gpu or accelerator_profile(plan, settings.gpu_labels).run_as_non_root
 
 
-def pod_security_context(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
+def pod_security_context(plan: Plan, settings: K8sSettings, uses_gpu: bool = True) -> dict[str, Any]:
     ctx: dict[str, Any] = {"seccompProfile": {"type": "RuntimeDefault"}}
-    if _run_as_non_root(plan, settings):
+    if _run_as_non_root(plan, settings, uses_gpu):
         ctx |= {
             "runAsNonRoot": True,
             "runAsUser": NON_ROOT_UID,
@@ -169,13 +183,15 @@ def pod_security_context(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
     return ctx
 
 
-def container_security_context(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
+def container_security_context(plan: Plan, settings: K8sSettings, uses_gpu: bool = True) -> dict[str, Any]:
     ctx: dict[str, Any] = {
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
         "seccompProfile": {"type": "RuntimeDefault"},
+        # vLLM, torch and the HF client write only to HOME, /tmp and the cache volume: all mounted.
+        "readOnlyRootFilesystem": True,
     }
-    if _run_as_non_root(plan, settings):
+    if _run_as_non_root(plan, settings, uses_gpu):
         ctx["runAsNonRoot"] = True
     return ctx
 
@@ -266,7 +282,7 @@ def download_job_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
         "serviceAccountName": names(settings)["service_account"],
         "automountServiceAccountToken": False,
         "restartPolicy": "OnFailure",
-        "securityContext": pod_security_context(plan, settings),
+        "securityContext": pod_security_context(plan, settings, uses_gpu=False),
         # Same placement as the servers: the Job pulls the server image onto the GPU nodes it will run on.
         **placement(plan, settings),
         "containers": [
@@ -276,15 +292,20 @@ def download_job_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
                 "imagePullPolicy": "IfNotPresent",
                 "command": ["python3", "-c", DOWNLOAD_SCRIPT],
                 "env": env,
-                "resources": {"requests": {"cpu": "1", "memory": "2Gi"}},
-                "securityContext": container_security_context(plan, settings),
+                "resources": DOWNLOAD_RESOURCES,
+                "securityContext": container_security_context(plan, settings, uses_gpu=False),
                 "volumeMounts": [
                     {"name": "models", "mountPath": MODELS_MOUNT},
                     {"name": "home", "mountPath": HOME_MOUNT},
+                    {"name": "tmp", "mountPath": TMP_MOUNT},
                 ],
             }
         ],
-        "volumes": [_cache_volume(settings), {"name": "home", "emptyDir": {}}],
+        "volumes": [
+            _cache_volume(settings),
+            {"name": "home", "emptyDir": {}},
+            {"name": "tmp", "emptyDir": {}},
+        ],
     }
     return {
         "apiVersion": "batch/v1",
@@ -314,17 +335,20 @@ def engine_resources(plan: Plan) -> dict[str, Any]:
         # Extended resources need request == limit; one pod is one engine of `tp` GPUs.
         requests[resource] = str(tp)
         limits[resource] = str(tp)
-    resources: dict[str, Any] = {"requests": requests}
-    if limits:
-        resources["limits"] = limits
-    return resources
+    # Memory limit = request (from the plan's TP size and /dev/shm): the pod is never the first a node under
+    # memory pressure evicts, and a leak cannot take the node. No CPU limit: CFS throttling would stall
+    # token streaming (accepted checkov CKV_K8S_11).
+    limits["memory"] = requests["memory"]
+    return {"requests": requests, "limits": limits}
 
 
 def engine_mounts(plan: Plan) -> list[dict[str, Any]]:
-    """The cache volume, a writable home, and /dev/shm for tensor parallelism (see `engine_volumes`)."""
+    """The cache volume, a writable home and /tmp (the root filesystem is read-only), and /dev/shm for
+    tensor parallelism (see `engine_volumes`)."""
     mounts = [
         {"name": "models", "mountPath": MODELS_MOUNT},
         {"name": "home", "mountPath": HOME_MOUNT},
+        {"name": "tmp", "mountPath": TMP_MOUNT},
     ]
     if plan.shm_size_gib:
         mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
@@ -332,7 +356,11 @@ def engine_mounts(plan: Plan) -> list[dict[str, Any]]:
 
 
 def engine_volumes(plan: Plan, settings: K8sSettings) -> list[dict[str, Any]]:
-    volumes: list[dict[str, Any]] = [_cache_volume(settings), {"name": "home", "emptyDir": {}}]
+    volumes: list[dict[str, Any]] = [
+        _cache_volume(settings),
+        {"name": "home", "emptyDir": {}},
+        {"name": "tmp", "emptyDir": {}},
+    ]
     if plan.shm_size_gib:
         volumes.append(
             {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{plan.shm_size_gib}Gi"}}
@@ -348,7 +376,7 @@ def wait_for_weights_container(plan: Plan, settings: K8sSettings) -> dict[str, A
         "imagePullPolicy": "IfNotPresent",
         "command": ["sh", "-c", WAIT_FOR_WEIGHTS_SCRIPT],
         "env": [{"name": "GPTOSS_STAGED_MARKERS", "value": "\n".join(staged_markers(plan))}],
-        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
+        "resources": INIT_RESOURCES,
         "securityContext": container_security_context(plan, settings),
         "volumeMounts": [{"name": "models", "mountPath": MODELS_MOUNT, "readOnly": True}],
     }
@@ -475,6 +503,49 @@ def network_policy_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
     }
 
 
+DNS_EGRESS = {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}
+
+
+def download_network_policy_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
+    """The download Job: nothing may call it; it reaches DNS and HTTPS (Hugging Face, the tokenizer file)."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(settings, names(settings)["download_policy"], "model-download", plan),
+        "spec": {
+            "podSelector": {"matchLabels": selector(settings, "model-download")},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [],
+            "egress": [DNS_EGRESS, {"ports": [{"protocol": "TCP", "port": 443}]}],
+        },
+    }
+
+
+def smoke_network_policy_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
+    """The smoke Job: nothing may call it; it reaches DNS and the servers' port, and nothing else (with
+    smokeInstallFromIndex also HTTPS, for the package index)."""
+    egress: list[dict[str, Any]] = [
+        DNS_EGRESS,
+        {
+            "to": [{"podSelector": {"matchLabels": selector(settings, "server")}}],
+            "ports": [{"protocol": "TCP", "port": plan.request.port}],
+        },
+    ]
+    if settings.smoke_install_from_index:
+        egress.append({"ports": [{"protocol": "TCP", "port": 443}]})
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(settings, names(settings)["smoke_policy"], "smoke", plan),
+        "spec": {
+            "podSelector": {"matchLabels": selector(settings, "smoke")},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [],
+            "egress": egress,
+        },
+    }
+
+
 def service_monitor_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
     return {
         "apiVersion": "monitoring.coreos.com/v1",
@@ -523,8 +594,8 @@ def scaled_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
     auto = settings.autoscaling
     assert auto is not None
     query = (
-        f'sum(vllm:num_requests_waiting{{namespace="{settings.namespace}",'
-        f'model_name="{plan.served_model_name}"}})'
+        f"sum(vllm:num_requests_waiting{{namespace={promql_string(settings.namespace)},"
+        f"model_name={promql_string(plan.served_model_name)}}})"
     )
     return {
         "apiVersion": "keda.sh/v1alpha1",
@@ -555,15 +626,28 @@ def scaled_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
     }
 
 
+def promql_string(value: str) -> str:
+    """A PromQL string literal (Go escaping): backslash and double quote escaped, no control characters.
+    The values are validated names already (namespace, served model name); this keeps the query a query."""
+    bad = control_character(value)
+    if bad:
+        raise ValueRefused(f"a PromQL label value contains the control character {bad}")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def smoke_job_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
-    env = [
-        {"name": "GPTOSS_SMOKE_PACKAGE", "value": settings.smoke_package},
+    env = []
+    if settings.smoke_install_from_index:  # opted in: the Job installs this pinned requirement first
+        env += [
+            {"name": "GPTOSS_SMOKE_PACKAGE", "value": settings.smoke_package},
+            {"name": "PIP_DISABLE_PIP_VERSION_CHECK", "value": "1"},
+        ]
+    env += [
         {"name": "GPTOSS_BASE_URL", "value": service_url(plan, settings)},
         {"name": "GPTOSS_MODEL", "value": plan.served_model_name},
         # Enough for a replica that is still loading (kubectl users may start the Job early).
         {"name": "GPTOSS_READY_TIMEOUT", "value": str(plan.startup_timeout_s)},
-        {"name": "HOME", "value": "/tmp"},
-        {"name": "PIP_DISABLE_PIP_VERSION_CHECK", "value": "1"},
+        {"name": "HOME", "value": TMP_MOUNT},
         _secret_env("OPENAI_API_KEY", settings.api_key_secret),
     ]
     return {
@@ -588,19 +672,22 @@ def smoke_job_object(plan: Plan, settings: K8sSettings) -> dict[str, Any]:
                     "containers": [
                         {
                             "name": "smoke",
-                            "image": settings.smoke_image,
+                            "image": smoke_image(settings),
                             "imagePullPolicy": "IfNotPresent",
                             "command": ["sh", "-c", SMOKE_SCRIPT],
                             "env": env,
-                            "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}},
+                            "resources": SMOKE_RESOURCES,
                             "securityContext": {
                                 "allowPrivilegeEscalation": False,
                                 "capabilities": {"drop": ["ALL"]},
                                 "runAsNonRoot": True,
+                                "readOnlyRootFilesystem": True,
                                 "seccompProfile": {"type": "RuntimeDefault"},
                             },
+                            "volumeMounts": [{"name": "tmp", "mountPath": TMP_MOUNT}],
                         }
                     ],
+                    "volumes": [{"name": "tmp", "emptyDir": {}}],
                 },
             },
         },
@@ -615,6 +702,7 @@ class ServiceObjects:
     namespace: dict[str, Any] | None
     service_account: dict[str, Any]
     cache_pvc: dict[str, Any]
+    download_network_policy: dict[str, Any] | None  # before its Job: the Job never runs unconfined
     download_job: dict[str, Any] | None
     deployment: dict[str, Any]
     service: dict[str, Any]
@@ -624,6 +712,7 @@ class ServiceObjects:
     prometheus_rule: dict[str, Any] | None
     dashboard_config_map: dict[str, Any] | None
     scaled_object: dict[str, Any] | None
+    smoke_network_policy: dict[str, Any] | None  # before its Job, as for the download
     smoke_job: dict[str, Any] | None
 
     def in_apply_order(self) -> list[dict[str, Any]]:
@@ -638,6 +727,9 @@ def service_objects(plan: Plan, settings: K8sSettings) -> ServiceObjects:
         namespace=namespace_object(plan, settings) if settings.create_namespace else None,
         service_account=service_account_object(plan, settings),
         cache_pvc=cache_pvc_object(plan, settings),
+        download_network_policy=download_network_policy_object(plan, settings)
+        if needs_download(plan)
+        else None,
         download_job=download_job_object(plan, settings) if needs_download(plan) else None,
         deployment=deployment_object(plan, settings),
         service=service_object(plan, settings),
@@ -647,6 +739,7 @@ def service_objects(plan: Plan, settings: K8sSettings) -> ServiceObjects:
         prometheus_rule=prometheus_rule_object(plan, settings) if settings.monitoring else None,
         dashboard_config_map=dashboard_config_map_object(plan, settings) if settings.monitoring else None,
         scaled_object=scaled_object(plan, settings) if settings.autoscaling else None,
+        smoke_network_policy=smoke_network_policy_object(plan, settings) if settings.smoke_job else None,
         smoke_job=smoke_job_object(plan, settings) if settings.smoke_job else None,
     )
 

@@ -71,7 +71,7 @@ DOWNLOAD_SCRIPT = (
 SMOKE_SCRIPT = (
     'set -e\nif [ -n "$GPTOSS_SMOKE_PACKAGE" ]; then\n'
     "  python -m venv /tmp/venv\n"
-    '  /tmp/venv/bin/pip install --no-cache-dir --quiet "$GPTOSS_SMOKE_PACKAGE"\n'
+    '  /tmp/venv/bin/pip install --no-cache-dir --quiet --only-binary=:all: "$GPTOSS_SMOKE_PACKAGE"\n'
     '  PATH="/tmp/venv/bin:$PATH"\nfi\n'
     'exec gptoss smoke --base-url "$GPTOSS_BASE_URL" --model "$GPTOSS_MODEL" --api-key-env OPENAI_API_KEY '
     '--ready-timeout "$GPTOSS_READY_TIMEOUT"\n'

@@ -63,6 +63,7 @@ class K8sSettings:
     namespace: str
     create_namespace: bool
     image: str | None  # None: the plan's pinned image
+    image_digest: str | None  # sha256:... appended to the server image
     cache_storage_class: str | None  # None: the cluster's default StorageClass
     cache_size_gib: int | None  # None: from the model's weights
     cache_access_mode: str
@@ -76,8 +77,10 @@ class K8sSettings:
     monitoring: bool
     autoscaling: Autoscaling | None
     smoke_job: bool
-    smoke_image: str
-    smoke_package: str  # a pip requirement for this project; "" when smoke_image already has it
+    smoke_image: str  # an image with this project installed (docker/smoke.Dockerfile)
+    smoke_image_digest: str | None
+    smoke_package: str  # name==version pip-installed at run time: only with smoke_install_from_index
+    smoke_install_from_index: bool
     allowed_namespaces: tuple[str, ...] = ()
     extra_labels: Mapping[str, str] = field(default_factory=dict)
 
@@ -134,8 +137,17 @@ def for_kubernetes(plan: Plan) -> Plan:
 
 
 def server_image(plan: Plan, settings: K8sSettings) -> str:
-    """The vLLM image every vLLM container runs: the override, else the plan's pinned one."""
-    return settings.image or plan.image
+    """The vLLM image every vLLM container runs: the override, else the plan's pinned one; with a digest
+    when one is set (the registry then serves exactly those bytes or nothing)."""
+    return with_digest(settings.image or plan.image, settings.image_digest)
+
+
+def smoke_image(settings: K8sSettings) -> str:
+    return with_digest(settings.smoke_image, settings.smoke_image_digest)
+
+
+def with_digest(image: str, digest: str | None) -> str:
+    return f"{image}@{digest}" if digest else image
 
 
 def _pinned(image: str) -> bool:
@@ -146,12 +158,35 @@ def _pinned(image: str) -> bool:
     return ":" in last and not last.endswith(":latest")
 
 
+def _validate_smoke(settings: K8sSettings) -> None:
+    """The smoke Job runs code that holds the API key: by default only code in an image you built."""
+    if settings.smoke_package and not settings.smoke_install_from_index:
+        raise SettingsError(
+            "smokePackage makes the smoke Job pip-install code at run time, next to the API key: build "
+            "docker/smoke.Dockerfile into smokeImage instead, or opt in with smokeInstallFromIndex true"
+        )
+    if settings.smoke_install_from_index and not settings.smoke_package:
+        raise SettingsError("smokeInstallFromIndex needs smokePackage (name==version) to install")
+    if not settings.smoke_job:
+        return
+    if not settings.smoke_image:
+        raise SettingsError(
+            "smokeJob needs smokeImage: an image with this project installed (build docker/smoke.Dockerfile "
+            "from the wheel and push it to your registry), or set smokeJob false"
+        )
+    image = smoke_image(settings)
+    if not _pinned(image):
+        raise SettingsError(f"smokeImage {image!r} is not pinned: use a version tag or a digest")
+
+
 def validate(plan: Plan, settings: K8sSettings) -> None:
     """Refuse settings that cannot work, before any object exists."""
     if plan.request.host not in ("0.0.0.0", "::"):
         raise SettingsError(
             f"vLLM binds {plan.request.host}, which the Service cannot reach: use host 0.0.0.0 on Kubernetes"
         )
+    if settings.image_digest and "@" in (settings.image or ""):
+        raise SettingsError("image already carries a digest: drop imageDigest or the digest in image")
     image = server_image(plan, settings)
     if not _pinned(image):
         raise SettingsError(f"image {image!r} is not pinned: use a version tag such as {plan.image!r}")
@@ -186,6 +221,5 @@ def validate(plan: Plan, settings: K8sSettings) -> None:
                 f"autoscalingMaxReplicas {settings.autoscaling.max_replicas} is below replicas "
                 f"{plan.total_engines}: raise it or lower replicas"
             )
-    if settings.smoke_job and not _pinned(settings.smoke_image):
-        raise SettingsError(f"smokeImage {settings.smoke_image!r} is not pinned: use a version tag")
+    _validate_smoke(settings)
     accelerator_profile(plan, settings.gpu_labels)  # raises when the GPU labels cannot select this GPU

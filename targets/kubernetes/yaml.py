@@ -2,7 +2,7 @@
 
 Same objects as `pulumi up` registers (targets/kubernetes/objects.py is the one builder). Secrets are not written: the
 objects reference `<name>-api-key` (key `api-key`), which you create with kubectl (docs/kubernetes.md).
-The smoke Job is written next to the others but left out of kustomization.yaml: `kubectl apply -k` would
+The smoke Job (when smokeJob is set) is written next to the others but left out of kustomization.yaml: `kubectl apply -k` would
 start it while the weights are still downloading. Apply it after `kubectl rollout status` (Pulumi orders
 it after the rollout itself).
 """
@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from serving import Plan
+from targets.files import prepare_out_dir, write_file
 from targets.kubernetes.config import settings_from_values
 from targets.kubernetes.objects import build_objects, object_key
 from targets.kubernetes.settings import K8sSettings
@@ -55,8 +56,7 @@ def write_kubernetes(
     """Write one file per object and a kustomization.yaml listing them; returns the paths written."""
     settings = settings or default_settings(namespace)
     objects = build_objects(plan, settings)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_out_dir(out_dir)
     written: list[Path] = []
     resources: list[str] = []
     for index, obj in enumerate(objects):
@@ -65,16 +65,13 @@ def write_kubernetes(
         else:
             path = out / f"{index:02d}-{object_key(obj)}.yaml"
             resources.append(path.name)
-        path.write_text(dump(obj))
-        written.append(path)
+        written.append(write_file(path, dump(obj)))
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
         "resources": resources,
     }
-    path = out / KUSTOMIZATION
-    path.write_text(dump(kustomization))
-    written.append(path)
+    written.append(write_file(out / KUSTOMIZATION, dump(kustomization)))
     return written
 
 

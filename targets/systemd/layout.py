@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from serving import Plan, ServingPaths
+from serving.validate import check_path, check_user_name
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,13 @@ class HostLayout:
     state_dir: str = "/var/lib/gptoss"  # HF_HOME, tiktoken, the service's home
     cache_dir: str = "/var/cache/gptoss"  # VLLM_CACHE_ROOT (torch.compile cache), uv's cache
     config_dir: str = "/etc/gptoss"  # env files (0600) and secrets, root only
+
+    def __post_init__(self) -> None:
+        # These reach unit directives (a relative EnvironmentFile= is ignored by systemd: the key would be
+        # lost and the endpoint open; a space splits ReadWritePaths=) and shell lines of the roles.
+        check_user_name(self.user, "vllm_user")
+        for name in ("root", "state_dir", "cache_dir", "config_dir"):
+            check_path(getattr(self, name), f"vllm_{name}")
 
     @property
     def uv_venv(self) -> str:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import jinja2
 
 from serving.ollama import OllamaPlan
-from targets.systemd.render import DEVICE_ALLOW, env_line_value, systemd_quote
+from targets.systemd.render import DEVICE_ALLOW
+from targets.systemd.syntax import env_value, exec_word
 from targets.templates import template_env
 
 UNIT_NAME = "gptoss-ollama.service"
@@ -91,7 +92,7 @@ def _env() -> jinja2.Environment:
 
 
 def render_unit(plan: OllamaPlan, options: OllamaUnitOptions) -> str:
-    exec_start = " ".join(systemd_quote(w) for w in (f"{options.install_dir}/bin/ollama", "serve"))
+    exec_start = " ".join(exec_word(w) for w in (f"{options.install_dir}/bin/ollama", "serve"))
     text = (
         _env()
         .get_template(UNIT_TEMPLATE)
@@ -105,5 +106,5 @@ def render_env(plan: OllamaPlan) -> str:
     for key in plan.env:
         if not _ENV_KEY.match(key):
             raise ValueError(f"{key!r} is not a valid environment variable name")
-    pairs = [(k, env_line_value(v)) for k, v in plan.env.items()]
+    pairs = [(k, env_value(v, f"the value of {k}")) for k, v in plan.env.items()]
     return _env().get_template(ENV_TEMPLATE).render(header=HEADER, unit_name=UNIT_NAME, env=pairs)

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import jinja2
 
-from serving import Engine, Plan
+from serving import Engine, Plan, ValueRefused, validate
+from targets.files import prepare_out_dir, write_file, write_private_file
 from targets.secrets import read_secret_file
 from targets.systemd.layout import DEFAULT_LAYOUT, HostLayout
+from targets.systemd.syntax import env_assignment, exec_line, exec_word, unit_text
 from targets.templates import template_env
 
 UNIT_TEMPLATE = "gptoss-vllm.service.j2"
@@ -34,6 +36,7 @@ DEVICE_ALLOW: dict[str, tuple[str, ...]] = {
     "amd": ("char-kfd rw", "char-drm rw"),
     "cpu": (),
 }
+_KNOWN_DEVICE_RULES = frozenset(rule for rules in DEVICE_ALLOW.values() for rule in rules)
 
 
 @dataclass(frozen=True)
@@ -52,11 +55,33 @@ class UnitOptions:
     # that is itself a container may not allow that (vllm_unit_kernel_protection).
     kernel_protection: bool
     shm_size_gib: int
+    # SystemCallFilter= (@system-service minus privileged groups); vllm_unit_syscall_filter turns it off for
+    # a GPU runtime that needs a call outside it (the journal shows the EPERM).
+    syscall_filter: bool = True
     extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Each of these lands in a unit directive or an ExecStart path: refuse what systemd would misread.
+        for name in ("venv_dir", "state_dir", "config_dir"):
+            validate.check_path(getattr(self, name), f"unit {name}")
+        for path in self.writable_paths:
+            validate.check_path(path, "unit writable path")
+        validate.check_user_name(self.user, "unit user")
+        validate.check_user_name(self.group, "unit group")
+        for rule in self.device_allow:
+            if rule not in _KNOWN_DEVICE_RULES:
+                raise ValueRefused(f"a device rule is not one of {sorted(_KNOWN_DEVICE_RULES)}")
+        for key, value in self.extra_env.items():
+            validate.check_env_name(key, "unit extra env")
+            validate.check_env_value(value, f"the value of unit extra env {key}")
 
 
 def options_for(
-    plan: Plan, layout: HostLayout = DEFAULT_LAYOUT, kernel_protection: bool = True, **overrides
+    plan: Plan,
+    layout: HostLayout = DEFAULT_LAYOUT,
+    kernel_protection: bool = True,
+    syscall_filter: bool = True,
+    **overrides,
 ) -> UnitOptions:
     """Unit options for a host laid out as `layout`: the plan's venv, vendor-specific device access and
     shared-memory size; keyword overrides win."""
@@ -69,6 +94,7 @@ def options_for(
         "writable_paths": (layout.state_dir, layout.cache_dir),
         "device_allow": DEVICE_ALLOW[plan.accelerator.vendor],
         "kernel_protection": kernel_protection,
+        "syscall_filter": syscall_filter,
         "shm_size_gib": plan.shm_size_gib,
     }
     values.update(overrides)
@@ -83,53 +109,29 @@ def env_file_path(engine: Engine, options: UnitOptions) -> str:
     return f"{options.config_dir}/{UNIT_PREFIX}-{engine.index}.env"
 
 
-# systemd's command-line syntax: words split on whitespace, double quotes group, backslash escapes inside
-# quotes; `%` starts a specifier and `$` a variable expansion, so both are doubled.
-_SYSTEMD_SAFE = re.compile(r"^[A-Za-z0-9_@%+=:,./$-]+$")
-
-
 def systemd_quote(word: str) -> str:
-    escaped = word.replace("%", "%%").replace("$", "$$")
-    if word and _SYSTEMD_SAFE.match(word):
-        return escaped
-    escaped = escaped.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+    """One ExecStart= word (targets/systemd/syntax.py): systemd hands it to the program unchanged."""
+    return exec_word(word)
 
 
 def exec_start(engine: Engine, options: UnitOptions) -> str:
     """The venv's own `vllm` executable followed by the plan's argv (argv[0] is the bare `vllm`)."""
     if not engine.argv or engine.argv[0] != "vllm":
         raise ValueError(f"engine {engine.index} argv does not start with `vllm`: {engine.argv[:2]}")
-    words = [f"{options.venv_dir}/bin/vllm", *engine.argv[1:]]
-    return " ".join(systemd_quote(w) for w in words)
+    return exec_line([f"{options.venv_dir}/bin/vllm", *engine.argv[1:]])
 
 
-_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_ENV_SAFE_VALUE = re.compile(r"^[A-Za-z0-9_@%+=:,./-]*$")
-
-
-def env_line_value(value: str) -> str:
-    """A value for systemd's EnvironmentFile=: bare when plain, else double-quoted with escapes."""
-    if "\n" in value or "\r" in value:
-        raise ValueError("environment values cannot contain newlines")
-    if _ENV_SAFE_VALUE.match(value):
-        return value
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
-
-
-def environment(engine: Engine, options: UnitOptions, secrets: Mapping[str, str]) -> list[tuple[str, str]]:
-    """Engine environment (plan env + device visibility), host extras, then secrets, in a stable order."""
+def environment(engine: Engine, options: UnitOptions, secrets: Mapping[str, str]) -> list[str]:
+    """`KEY=value` lines: engine environment (plan env + device visibility), host extras, then secrets,
+    in a stable order, each quoted so systemd and sh read the same value (targets/systemd/syntax.py)."""
     merged: dict[str, str] = dict(engine.env)
     for key, value in options.extra_env.items():
         if key in merged:
-            raise ValueError(f"unit extra env {key} collides with the plan's environment")
+            raise ValueRefused(f"unit extra env {key} collides with the plan's environment")
         merged[key] = value
     for key, value in secrets.items():
         merged[key] = value
-    for key in merged:
-        if not _ENV_KEY.match(key):
-            raise ValueError(f"{key!r} is not a valid environment variable name")
-    return [(k, env_line_value(str(v))) for k, v in merged.items()]
+    return [env_assignment(k, str(v)) for k, v in merged.items()]
 
 
 def _env() -> jinja2.Environment:
@@ -145,6 +147,8 @@ def render_unit(plan: Plan, engine: Engine, options: UnitOptions) -> str:
             plan=plan,
             engine=engine,
             engines_per_host=plan.engines_per_host,
+            served_name=unit_text(plan.served_model_name, "served model name"),
+            model_key=unit_text(plan.model.key, "model key"),
             options=options,
             env_file=env_file_path(engine, options),
             exec_start=exec_start(engine, options),
@@ -176,19 +180,18 @@ def write_systemd(
     Without `api_key_file` the env file has no VLLM_API_KEY and the endpoint accepts any client.
     """
     options = options or options_for(plan)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     secrets = {"VLLM_API_KEY": read_secret_file(api_key_file, "API key")} if api_key_file else {}
+    # Render everything before the first write: a refused value leaves the directory as it was.
+    rendered = [
+        (engine, render_unit(plan, engine, options), render_env(plan, engine, options, secrets))
+        for engine in plan.engines
+    ]
+    out = prepare_out_dir(out_dir)
     written: list[Path] = []
-    for engine in plan.engines:
-        unit_path = out / unit_name(engine)
-        unit_path.write_text(render_unit(plan, engine, options))
-        env_path = out / Path(env_file_path(engine, options)).name
-        # Create 0600 before writing so the key is never readable by others, not even briefly.
-        fd = os.open(env_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(render_env(plan, engine, options, secrets))
-        env_path.chmod(0o600)
+    for engine, unit, env in rendered:
+        unit_path = write_file(out / unit_name(engine), unit, mode=0o644)
+        # A fresh 0600 file renamed into place: never through a planted link, never a foreign owner.
+        env_path = write_private_file(out / Path(env_file_path(engine, options)).name, env)
         written += [unit_path, env_path]
     return written
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -130,6 +131,33 @@ def test_host_has_user_dirs_secret_env_and_running_unit(deployed):
     assert key not in h.check_output("ps -eo args")
     assert key not in h.check_output(f"journalctl -u {UNIT} --no-pager -o cat")
     assert key not in h.check_output(f"systemctl show {UNIT}")
+
+
+def test_unit_runs_in_the_hardened_sandbox(deployed):
+    """The running unit has the sandbox the template promises, and the test host's own systemd scores it
+    2.5 or lower (the score tests/unit/test_unit_security.py asserts offline)."""
+    props = {
+        line.split("=", 1)[0]: line.split("=", 1)[1]
+        for line in deployed.host.check_output(
+            f"systemctl show {UNIT} -p CapabilityBoundingSet -p NoNewPrivileges -p ProtectProc "
+            "-p SystemCallArchitectures -p PrivateDevices -p ProtectSystem -p RestrictNamespaces -p UMask"
+        ).splitlines()
+    }
+    assert props == {
+        "CapabilityBoundingSet": "",
+        "NoNewPrivileges": "yes",
+        "ProtectProc": "invisible",
+        "SystemCallArchitectures": "native",
+        "PrivateDevices": "yes",
+        "ProtectSystem": "strict",
+        "RestrictNamespaces": "yes",
+        "UMask": "0077",
+    }
+    assert deployed.host.check_output(f"systemctl show -p SystemCallFilter --value {UNIT}").strip()
+    score = deployed.host.check_output(f"systemd-analyze security --no-pager {UNIT} | tail -1")
+    exposure = float(re.search(r"Overall exposure level for \S+: (\d+\.\d+)", score)[1])
+    print(f"exposure on the test host: {exposure}")
+    assert exposure <= 2.5, score
 
 
 def test_endpoint_requires_the_key_and_serves_the_model(deployed):

@@ -14,11 +14,14 @@ failure there). GPTOSS_BUILD_VENVS=1 builds the venv on demand.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+from pathlib import Path
 
 import pytest
 
 from serving import PlanError, PlanRequest, enumerate_plans, plan_serving
-from tests.vllm_parser_venv import ensure_parser_venv, run_checker
+from tests.vllm_parser_venv import CHECK_TIMEOUT_S, ensure_parser_venv, run_checker
 
 pytestmark = pytest.mark.e2e
 
@@ -206,3 +209,160 @@ def test_checker_rejects_broken_argvs(planned):
     for (name, (_, needle)), result in zip(expected, results[1:], strict=True):
         assert not result["ok"], f"{name}: accepted, but vLLM 0.33.0 refuses it"
         assert needle.lower() in result["error"].lower(), f"{name}: {result['error']}"
+
+
+# ------------------------------------------------------------------ plan-owned options, as vLLM reads them
+
+OWNED_PROBE = Path(__file__).resolve().parents[1] / "vllm_parser" / "owned_probe.py"
+OPTION_DUMPER = Path(__file__).resolve().parents[1] / "vllm_parser" / "dump_options.py"
+# A value each owned option accepts and the base argv does not already hold.
+OWNED_VALUES = {
+    "model": "other/model",
+    "served_model_name": "zz",
+    "host": "10.9.9.9",
+    "port": "9999",
+    "tensor_parallel_size": "2",
+    "max_model_len": "777",
+    "gpu_memory_utilization": "0.55",
+    "tool_call_parser": "hermes",
+    "reasoning_parser": "deepseek_r1",
+    "api_key": "k-owned",
+    "kv_cache_dtype": "fp8_e5m2",
+    "attention_backend": "FLASH_ATTN",
+    "data_parallel_size": "3",
+}
+
+
+def run_probe(venv: Path, base: list[str], cases: list[list[str]]) -> dict:
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), str(OWNED_PROBE)],
+        input=json.dumps({"base": base, "cases": cases}),
+        capture_output=True,
+        text=True,
+        timeout=CHECK_TIMEOUT_S,
+        check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith("VLLM_")},
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads(done.stdout)
+
+
+def _refusal(base_plan_args: dict, extra: list[str]) -> str | None:
+    try:
+        plan_serving(PlanRequest(**base_plan_args, extra_args=tuple(extra)))
+    except PlanError as err:
+        return str(err)
+    return None
+
+
+def _spellings(option: str, dest: str, takes_value: bool, config_file: Path) -> list[list[str]]:
+    """The ways vLLM's parser lets an extra arg reach `option`: exact, =, underscores, prefixes, dotted."""
+    value = str(config_file) if dest == "config" else OWNED_VALUES.get(dest, "1")
+    with_value = (lambda word: [word, value]) if takes_value else (lambda word: [word])
+    out = [with_value(option)]
+    if takes_value:
+        out.append([f"{option}={value}"])
+    if option.startswith("--"):
+        out.append(with_value("--" + option[2:].replace("-", "_")))
+        for end in range(3, len(option)):
+            prefix = option[:end]
+            out.append(with_value(prefix))
+            if takes_value:
+                out.append([f"{prefix}={value}"])
+            out.append(with_value("--" + prefix[2:].replace("-", "_")))
+    else:
+        for end in range(2, len(option)):
+            out += [with_value(option[:end]), [f"{option[:end]}={value}"]]
+        out.append([option + value])
+    out.append([f"{option}.x=1"])
+    return out
+
+
+@pytest.fixture(scope="module")
+def parser_venv():
+    return ensure_parser_venv()
+
+
+def test_option_snapshot_is_the_pinned_parsers(parser_venv):
+    """serving/vllm_options.py is what the live vLLM 0.33.0 parser has (regenerate: devtools.vllm_options)."""
+    from devtools.vllm_options import live_options
+
+    from serving.vllm_options import SERVE_OPTIONS
+
+    assert live_options(parser_venv) == SERVE_OPTIONS
+
+
+def test_refused_extra_args_are_exactly_those_vllm_reads_as_plan_owned(parser_venv, tmp_path):
+    """Both directions, against vLLM's own parser: a spelling that sets an owned option there is refused
+    here, and a spelling refused here sets an owned option there, or is one vLLM refuses outright (`--model
+    X` next to the positional, `-t=2` that only Python 3.12+'s argparse reads as `-tp 2`, `--port.x=1`
+    whose JSON is no port): refusing a command line vLLM cannot start with loses nothing."""
+    from serving.vllm_args import OWNED_OPTIONS
+    from serving.vllm_options import SERVE_OPTIONS
+
+    config_file = tmp_path / "owned.yaml"
+    config_file.write_text("api-key: k-from-file\nport: 9998\n")
+    request = {"model": "gpt-oss-20b", "accelerator": "h100"}
+    base = list(plan_serving(PlanRequest(**request)).engines[0].argv)
+    cases: list[list[str]] = []
+    for option, (dest, takes_value) in SERVE_OPTIONS.items():
+        if dest == "help":
+            continue  # prints help and exits: vLLM never starts; not an option to set
+        if dest in OWNED_OPTIONS:
+            cases += _spellings(option, dest, takes_value, config_file)
+        else:
+            cases.append([option, "1"] if takes_value else [option])
+    cases += [
+        ["-ac.backend=FLASH_ATTN"],
+        ["--attention-config", '{"backend": "FLASH_ATTN"}'],
+        ["-ac.use_trtllm_attention=true"],
+    ]
+    unique = list({tuple(c): c for c in cases}.values())
+    probed = run_probe(parser_venv, base, unique)["results"]
+
+    unsound, imprecise, both_refuse = [], [], 0
+    for case, seen in zip(unique, probed, strict=True):
+        refused = _refusal(request, case)
+        sets_owned = bool(set(seen["dests"]) & set(OWNED_OPTIONS)) or bool(seen["attention_keys"])
+        if sets_owned and not refused:
+            unsound.append(f"{case}: vLLM sets {seen['dests']} {seen['attention_keys']}, the plan accepts it")
+        elif refused and not sets_owned:
+            if seen["error"] is None:
+                imprecise.append(f"{case}: refused ({refused}) but vLLM sets only {seen['dests']}")
+            both_refuse += 1
+    assert not unsound, f"{len(unsound)} spellings set plan-owned options unrefused:\n" + "\n".join(
+        unsound[:30]
+    )
+    assert not imprecise, f"{len(imprecise)} refusals vLLM does not back:\n" + "\n".join(imprecise[:30])
+    assert len(unique) > 1000, len(unique)  # the generated set covers prefixes and forms, not a handful
+    print(f"{len(unique)} spellings: {both_refuse} refused by both, the rest agree")
+
+
+def test_amd_recipe_compilation_keys_are_owned_as_vllm_merges_them(parser_venv):
+    """The AMD recipe sets -cc.pass_config.fuse_rope_kvcache and -cc.use_inductor_graph_partition: an
+    extra arg that changes either (dotted, JSON-merged, underscores) or replaces the whole config (which
+    vLLM then silently drops for the plan's dotted keys) is refused; other -cc keys merge and pass."""
+    request = {"model": "gpt-oss-120b", "accelerator": "mi300x", "gpus_per_host": 8}
+    base = list(plan_serving(PlanRequest(**request)).engines[0].argv)
+    cases = {
+        "-cc.pass_config.fuse_rope_kvcache=false": True,
+        "--compilation_config.use_inductor_graph_partition=false": True,
+        '-cc.pass_config={"fuse_rope_kvcache": false}': True,
+        '--compilation-config={"mode": 0}': True,
+        "-cc.pass_config.fuse_norm_quant=true": False,
+        "-cc.mode=0": False,
+    }
+    probed = run_probe(parser_venv, base, [[c] for c in cases])
+    plan_view = probed["base_compilation"]
+    for (word, owned), seen in zip(cases.items(), probed["results"], strict=True):
+        assert seen["error"] is None, (word, seen["error"])
+        got = seen["compilation"]
+        changed = (
+            got.get("pass_config", {}).get("fuse_rope_kvcache")
+            != plan_view["pass_config"]["fuse_rope_kvcache"]
+            or got.get("use_inductor_graph_partition") != plan_view["use_inductor_graph_partition"]
+        )
+        dropped = word.startswith("--compilation-config=") and got.get("mode") != 0
+        assert (changed or dropped) == owned, (word, got, "vLLM's reading disagrees with the test's claim")
+        refused = _refusal(request, [word])
+        assert bool(refused) == owned, (word, refused)

@@ -15,6 +15,7 @@ from targets.kubernetes.objects import build_objects
 from targets.kubernetes.settings import K8S_PATHS, Autoscaling, SettingsError, for_kubernetes
 from tests.unit.k8s_support import PLAN_CONFIGS, plan_for
 
+SMOKE_IMAGE = "registry.example/gptoss-smoke:0.1.0"
 K8S_VERSIONS = ("1.30", "1.31", "1.32", "1.33", "1.34")
 CRD_GROUPS = ("monitoring.coreos.com/", "keda.sh/")
 RECOMMENDED_LABELS = (
@@ -35,6 +36,8 @@ def full_settings(**overrides):
         "autoscalingMaxReplicas": 6,
         "hfTokenSecretName": "hf",
         "allowedNamespaces": ["apps"],
+        "smokeJob": True,
+        "smokeImage": SMOKE_IMAGE,
     }
     return settings_from_values({**values, **overrides})
 
@@ -210,7 +213,7 @@ def test_recommended_labels_and_matching_selectors(case):
         by_kind(objects, "Deployment")["spec"]["selector"]["matchLabels"],
         by_kind(objects, "Service")["spec"]["selector"],
         by_kind(objects, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"],
-        by_kind(objects, "NetworkPolicy")["spec"]["podSelector"]["matchLabels"],
+        by_kind(objects, "NetworkPolicy", "server")["spec"]["podSelector"]["matchLabels"],
         by_kind(objects, "ServiceMonitor")["spec"]["selector"]["matchLabels"],
     ]
     for sel in selectors:
@@ -304,7 +307,8 @@ def test_local_model_source_skips_the_download():
     ]
     init = by_kind(objects, "Deployment")["spec"]["template"]["spec"]["initContainers"][0]
     assert init["env"][0]["value"] == "/models/tiny/config.json"
-    assert "limits" not in server(objects)["resources"], "the cpu profile asks for no GPU"
+    limits = server(objects)["resources"]["limits"]
+    assert set(limits) == {"memory"}, "the cpu profile asks for no GPU, only its memory limit"
     for obj in objects:
         kubernetes_validate.validate(obj, "1.33", strict=True)
 
@@ -365,7 +369,15 @@ def test_a_local_model_with_a_draft_downloads_only_the_draft_and_waits_for_both(
         ({"cacheAccessMode": "ReadWriteOnce"}, "120b-mi300x", "ReadWriteMany storage class"),
         ({"image": "vllm/vllm-openai:latest"}, "120b-h100", "not pinned"),
         ({"image": "registry:5000/vllm-openai"}, "120b-h100", "not pinned"),
-        ({"smokeImage": "python"}, "120b-h100", "smokeImage 'python' is not pinned"),
+        ({"smokeJob": True, "smokeImage": "python"}, "120b-h100", "smokeImage 'python' is not pinned"),
+        ({"smokeJob": True}, "120b-h100", "smokeJob needs smokeImage"),
+        ({"smokePackage": "gptoss-vllm==0.1.0"}, "120b-h100", "opt in with smokeInstallFromIndex"),
+        ({"smokeInstallFromIndex": True}, "120b-h100", "needs smokePackage"),
+        (
+            {"image": "vllm/vllm-openai@sha256:" + "a" * 64, "imageDigest": "sha256:" + "b" * 64},
+            "120b-h100",
+            "already carries a digest",
+        ),
         ({"autoscaling": True}, "120b-h100", "set monitoring true"),
         ({"gpuLabels": "gke"}, "120b-mi300x", None),  # AMD ignores the NVIDIA label schemes
         ({"serviceType": "Ingress"}, "120b-h100", "ClusterIP, NodePort, LoadBalancer"),

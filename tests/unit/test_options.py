@@ -195,13 +195,14 @@ def test_float_is_strict_and_finite(bad):
     assert to_float("k", "0.92") == 0.92 and to_float("k", 1) == 1.0
 
 
-def test_a_secret_looking_key_never_echoes_its_value():
+def test_no_key_echoes_its_value():
+    # Not even an innocent-looking key: a secret pasted into the wrong one must not reach a log.
     with pytest.raises(OptionError) as err:
         to_int("apiKeyRotationDays", "sk-live-123")
     assert "sk-live-123" not in str(err.value) and "apiKeyRotationDays" in str(err.value)
     with pytest.raises(OptionError) as err:
-        to_int("cacheSizeGi", "big")
-    assert "'big'" in str(err.value)
+        to_int("cacheSizeGi", "sk-live-123")
+    assert "sk-live-123" not in str(err.value) and "cacheSizeGi must be an integer" in str(err.value)
     # KEY=VALUE items may carry a secret by mistake: the error names the position only.
     with pytest.raises(OptionError) as err:
         to_mapping("extraEnv", ["A=1", "sk-live-123"])
@@ -237,10 +238,10 @@ def test_mappings_from_every_shape():
 def test_every_tool_refuses_the_same_bad_value_naming_its_own_key(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["plan", "--model", "gpt-oss-20b", "--gpu", "h100", "--gpus", "two"])
-    assert exit_info.value.code == 2 and "--gpus must be an integer, not 'two'" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="host data vllm_gpus must be an integer, not 'two'"):
+    assert exit_info.value.code == 2 and "--gpus must be an integer" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="host data vllm_gpus must be an integer"):
         settings_from_data({"vllm_gpus": "two"})
-    with pytest.raises(ConfigError, match="config gpusPerReplica must be an integer, not 'two'"):
+    with pytest.raises(ConfigError, match="config gpusPerReplica must be an integer"):
         k8s_config.plan_request({"gpusPerReplica": "two"})
     # A misspelt boolean used to read as false on the pyinfra path; now every tool refuses it.
     with pytest.raises(ValueError, match="vllm_smoke must be true or false"):
@@ -302,7 +303,7 @@ def test_stack_config_text_is_read_by_the_same_converters():
 @pytest.mark.parametrize(
     ("item", "says"),
     [
-        ("apiKey=sk-live-123", "--set apiKey: unknown key"),
+        ("apiKey=sk-live-123", "--set apiKey: a secret never goes on a command line"),
         ("sk-live-123", "--set takes KEY=VALUE"),
         ("=sk-live-123", "--set takes KEY=VALUE"),
     ],

@@ -110,6 +110,13 @@ def test_existing_secret_reference_creates_no_secret():
         ({"extraArgs": ["--api-key=x"]}, SECRETS, PlanError, "VLLM_API_KEY"),
         ({"nodePool": "eks", "nodePoolMachineType": "p5.48xlarge"}, SECRETS, ValueError, "eksClusterName"),
         ({"nodePool": "aks"}, SECRETS, ConfigError, "none, eks, gke"),
+        ({"apiKey": FAKE_API_KEY}, {}, ConfigError, "set --secret apiKey"),
+        ({"createNamespace": "ture"}, SECRETS, ConfigError, "createNamespace must be true or false"),
+        ({"namespace": "kube-system"}, SECRETS, ConfigError, "belongs to Kubernetes"),
+        ({"servedModelName": 'x"} or vector(1)'}, SECRETS, PlanError, "not a model name"),
+        ({"prometheusUrl": f"http://u:{FAKE_API_KEY}@p:9090"}, SECRETS, PlanError, "plain http"),
+        ({"extraEnv": [f"OPENAI_API_KEY={FAKE_API_KEY}"]}, SECRETS, PlanError, "looks like a secret"),
+        ({"smokeJob": True}, SECRETS, SettingsError, "smokeJob needs smokeImage"),
     ],
 )
 def test_bad_config_fails_before_any_resource(config, secrets, error, fragment):
@@ -124,11 +131,12 @@ def test_bad_config_fails_before_any_resource(config, secrets, error, fragment):
 
     RecordingMocks.new_resource = spy
     try:
-        with pytest.raises(error, match=fragment):
+        with pytest.raises(error, match=fragment) as raised:
             run_program(config, secrets)
     finally:
         RecordingMocks.new_resource = original
     assert seen == [], "a resource was registered before the config error"
+    assert FAKE_API_KEY[:10] not in str(raised.value) and "\n" not in str(raised.value)
 
 
 def test_eks_node_group_under_mocks():
@@ -188,7 +196,15 @@ def test_node_pool_refuses_amd():
 
 # ---- the component's children and their dependency edges, by resource name -------------------------------
 
-FULL = {**PLAN_CONFIGS["120b-h100-tp4"], "monitoring": True, "autoscaling": True}
+# Every optional child: monitoring, autoscaling and the smoke Job (off by default: it needs an image with the
+# package, built from docker/smoke.Dockerfile).
+FULL = {
+    **PLAN_CONFIGS["120b-h100-tp4"],
+    "monitoring": True,
+    "autoscaling": True,
+    "smokeJob": True,
+    "smokeImage": "registry.example/gptoss-smoke:0.1.0",
+}
 NS = "namespace-gptoss"
 PVC = "persistentvolumeclaim-gptoss-models"
 API_KEY = "secret-gptoss-api-key"
@@ -204,7 +220,8 @@ FULL_EDGES = {
     HF_TOKEN: {NS},
     "serviceaccount-gptoss": {NS},
     PVC: {NS},
-    "job-gptoss-download": {NS, PVC, HF_TOKEN},
+    "networkpolicy-gptoss-download": {NS},
+    "job-gptoss-download": {NS, PVC, HF_TOKEN, "networkpolicy-gptoss-download"},
     SERVER: {NS, PVC, "serviceaccount-gptoss", API_KEY},
     SERVICE: {NS},
     "poddisruptionbudget-gptoss": {NS},
@@ -213,7 +230,8 @@ FULL_EDGES = {
     "prometheusrule-gptoss": {NS},
     "configmap-gptoss-dashboard": {NS},
     "scaledobject-gptoss": {NS, SERVER},
-    "job-gptoss-smoke": {NS, SERVER, SERVICE, POLICY, API_KEY},
+    "networkpolicy-gptoss-smoke": {NS},
+    "job-gptoss-smoke": {NS, SERVER, SERVICE, POLICY, "networkpolicy-gptoss-smoke", API_KEY},
 }
 
 
@@ -289,11 +307,13 @@ def test_children_are_named_attributes_of_the_component():
             "hf_token_secret": k8s.core.v1.Secret,
             "service_account": k8s.core.v1.ServiceAccount,
             "cache_pvc": k8s.core.v1.PersistentVolumeClaim,
+            "download_network_policy": k8s.networking.v1.NetworkPolicy,
             "download_job": k8s.batch.v1.Job,
             "deployment": k8s.apps.v1.Deployment,
             "service": k8s.core.v1.Service,
             "disruption_budget": k8s.policy.v1.PodDisruptionBudget,
             "network_policy": k8s.networking.v1.NetworkPolicy,
+            "smoke_network_policy": k8s.networking.v1.NetworkPolicy,
             "service_monitor": k8s.apiextensions.CustomResource,
             "prometheus_rule": k8s.apiextensions.CustomResource,
             "dashboard_config_map": k8s.core.v1.ConfigMap,

@@ -334,9 +334,7 @@ def test_every_startup_cache_lands_under_the_targets_cache_root(gpu, expected):
 
 
 def test_startup_caches_follow_whatever_root_the_request_carries():
-    other = ServingPaths(
-        hf_home="/models/hf", vllm_cache_root="/models/vllm-cache/", tiktoken_dir="/models/t"
-    )
+    other = ServingPaths(hf_home="/models/hf", vllm_cache_root="/models/vllm-cache", tiktoken_dir="/models/t")
     env = plan("gpt-oss-120b", "h100", 1, paths=other).env
     assert env["VLLM_CACHE_ROOT"] == "/models/vllm-cache"
     assert env["TRITON_CACHE_DIR"] == "/models/vllm-cache/triton"

@@ -8,9 +8,9 @@ import stat
 import pytest
 
 from serving import PlanRequest, plan_serving
+from targets.secrets import SecretFileError
 from targets.systemd.layout import DEFAULT_LAYOUT, HostLayout
 from targets.systemd.render import (
-    env_line_value,
     exec_start,
     options_for,
     render_env,
@@ -19,6 +19,7 @@ from targets.systemd.render import (
     unit_name,
     write_systemd,
 )
+from targets.systemd.syntax import env_value
 
 KEY = "sk-test-0123456789abcdef"
 
@@ -63,10 +64,10 @@ def test_systemd_quote(word, expected):
 
 
 def test_env_values_are_quoted_when_needed_and_refuse_newlines():
-    assert env_line_value("/var/lib/gptoss/hf") == "/var/lib/gptoss/hf"
-    assert env_line_value('a "b" $c') == '"a \\"b\\" \\$c"'
+    assert env_value("/var/lib/gptoss/hf") == "/var/lib/gptoss/hf"
+    assert env_value('a "b" $c `d`') == '"a \\"b\\" \\$c \\`d\\`"'
     with pytest.raises(ValueError):
-        env_line_value("a\nb")
+        env_value("a\nb")
 
 
 def test_unit_has_no_environment_and_no_key_env_file_has_both():
@@ -128,6 +129,7 @@ def test_one_unit_and_env_per_engine_with_its_port_and_gpus():
 def test_write_systemd_writes_env_0600_and_reads_key_file(tmp_path):
     key_file = tmp_path / "api-key"
     key_file.write_text(KEY + "\n")
+    key_file.chmod(0o600)
     written = write_systemd(tiny(), tmp_path / "out", api_key_file=key_file)
     names = sorted(p.name for p in written)
     assert names == ["gptoss-vllm-0.env", "gptoss-vllm-0.service"]
@@ -138,10 +140,11 @@ def test_write_systemd_writes_env_0600_and_reads_key_file(tmp_path):
 
 
 def test_write_systemd_refuses_a_missing_or_empty_key_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="openssl rand"):
+    with pytest.raises(SecretFileError, match="openssl rand"):
         write_systemd(tiny(), tmp_path / "o", api_key_file=tmp_path / "nope")
     (tmp_path / "empty").write_text("\n")
-    with pytest.raises(ValueError, match="empty"):
+    (tmp_path / "empty").chmod(0o600)
+    with pytest.raises(SecretFileError, match="empty"):
         write_systemd(tiny(), tmp_path / "o", api_key_file=tmp_path / "empty")
 
 

@@ -179,6 +179,7 @@ def test_a_longer_context_rewrites_the_env_file_and_restarts_ollama_only(key_fil
 def test_a_new_key_rewrites_the_key_map_and_reloads_nginx_without_touching_ollama(key_file, tmp_path):
     other = tmp_path / "other-key"
     other.write_text("f" * 48 + "\n")
+    other.chmod(0o600)
     run = run_deploy(
         serve_ollama, deployed_host({"front_api_key_file": key_file}), {"front_api_key_file": str(other)}
     )
@@ -239,6 +240,7 @@ def test_hosts_that_cannot_be_served_are_refused_before_any_command(key_file, da
 def test_a_key_nginx_could_not_hold_safely_is_refused(tmp_path):
     bad = tmp_path / "key"
     bad.write_text('abc"; include /etc/shadow; #' + "x" * 40 + "\n")
+    bad.chmod(0o600)
     with pytest.raises(DeployError, match="openssl rand -hex 24"):
         run_deploy(serve_ollama, bare_host(), {"front_api_key_file": str(bad)})
 
