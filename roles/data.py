@@ -1,55 +1,78 @@
-"""Host data of the roles beside the vLLM one (`ollama_*`, `front_*`): each role lists its keys once, with
-type, default and help, and reads them with the plan's strict converters (serving/options.py), so a bad
-value is refused by name and a misspelt key is refused with the nearest known one.
-
-(roles/settings.py does the same for the `vllm_*` keys with its own HOST_KEYS; both read through
-`serving.options.parse`.)
+"""Every role's prefixed host data keys (`vllm_*`, `monitoring_*`, `ollama_*`, `front_*`), one mechanism: a
+role lists its keys once, with type, default and help, as a `HostKeys`; its pyinfra `data_defaults` and the
+README table come from that list, its values are read with the plan's strict converters (serving/options.py),
+so a bad value is refused by name and a misspelt key is refused with the nearest known one.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from serving.options import Kind, OptionError, parse
 
-T = TypeVar("T")
-
 
 @dataclass(frozen=True)
-class DataKey:
-    """One host data key: `prefix` + `name`, the Settings field `name`."""
+class HostKey:
+    """One host data key: the role's prefix + `name`; `name` is also its Settings field."""
 
     name: str
     kind: Kind
     default: Any
     help: str
+    unset: str = ""  # what None means, for a key that may be None (the README says it)
     nullable: bool = False  # None (or empty text) means unset
 
 
-def maybe(name: str, kind: Kind, default: Any, help: str) -> DataKey:
-    return DataKey(name, kind, default, help, nullable=True)
+def maybe(name: str, kind: Kind, default: Any, help: str, unset: str = "") -> HostKey:
+    """A key that may be None."""
+    return HostKey(name, kind, default, help, unset=unset, nullable=True)
 
 
-def defaults(prefix: str, keys: tuple[DataKey, ...]) -> dict[str, Any]:
-    """The keys' defaults by full key name: the role's pyinfra `data_defaults`."""
-    return {prefix + k.name: k.default for k in keys}
+def present_keys(data: Mapping[str, Any] | Any) -> Iterable[str]:
+    """The keys set in pyinfra's `host.data` (anything with `.dict()`) or a plain mapping."""
+    return data.keys() if isinstance(data, Mapping) else data.dict().keys()
 
 
-def read(cls: type[T], prefix: str, keys: tuple[DataKey, ...], data: Mapping[str, Any] | Any) -> T:
-    """`cls(**values)` from pyinfra's `host.data` (or a mapping). ValueError names a bad or unknown key."""
-    present = data.keys() if isinstance(data, Mapping) else data.dict().keys()
-    known = defaults(prefix, keys)
-    for key in sorted(k for k in present if k.startswith(prefix) and k not in known):
+def refuse_unknown_keys(keys: Iterable[str], known: Mapping[str, Any], prefix: str, where: str) -> None:
+    """A misspelt key with a role's prefix would silently leave its default in place: refuse it."""
+    for key in sorted(k for k in keys if k.startswith(prefix) and k not in known):
         close = difflib.get_close_matches(key, list(known), n=1)
-        raise ValueError(f"unknown host data {key}" + (f": did you mean {close[0]}?" if close else ""))
-    try:
-        values = {
-            k.name: parse(k.kind, prefix + k.name, data.get(prefix + k.name, k.default), k.nullable)
-            for k in keys
-        }
-    except OptionError as err:
-        raise ValueError(f"host data {err}") from None
-    return cls(**values)
+        hint = f": did you mean {close[0]}?" if close else f" (known keys: {where}, {len(known)})"
+        raise ValueError(f"unknown host data {key}{hint}")
+
+
+@dataclass(frozen=True)
+class HostKeys:
+    """One role's keys: `prefix` + each key's name, listed in `where` (named when a key is unknown)."""
+
+    prefix: str
+    keys: tuple[HostKey, ...]
+    where: str
+
+    def __iter__(self) -> Iterator[HostKey]:
+        return iter(self.keys)
+
+    def key(self, k: HostKey) -> str:
+        return self.prefix + k.name
+
+    def defaults(self) -> dict[str, Any]:
+        """The keys' defaults by full key name: the role's pyinfra `data_defaults`."""
+        return {self.key(k): k.default for k in self.keys}
+
+    def values(self, data: Mapping[str, Any] | Any, known: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Each key's value by field name, from `host.data` (or a mapping) with the defaults filling gaps.
+        ValueError names a bad key, or an unknown one with this prefix (`known`: all the prefix's keys,
+        when the role reads more of them than these)."""
+        refuse_unknown_keys(
+            present_keys(data), self.defaults() if known is None else known, self.prefix, self.where
+        )
+        try:
+            return {
+                k.name: parse(k.kind, self.key(k), data.get(self.key(k), k.default), k.nullable)
+                for k in self.keys
+            }
+        except OptionError as err:
+            raise ValueError(f"host data {err}") from None

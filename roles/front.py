@@ -19,7 +19,7 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from roles.data import DataKey, defaults, maybe, read
+from roles.data import HostKey, HostKeys, maybe
 from roles.ops import Secret, secret_file
 from serving.options import INT, STR
 from targets.nginx import Front, FrontError, render_key_map, render_site, validate, validate_key
@@ -29,17 +29,28 @@ PACKAGES = ("nginx-light", "curl")
 NGINX_UNIT = "nginx.service"
 
 PREFIX = "front_"
-KEYS: tuple[DataKey, ...] = (
-    DataKey("bind", STR, "0.0.0.0", "address the front listens on; the server behind it stays on 127.0.0.1"),
-    DataKey("port", INT, 11435, "clients' port (Ollama keeps 11434 on loopback for the local `ollama` CLI)"),
-    maybe(
-        "api_key_file", STR, "~/.config/gptoss/api-key", "control machine: file holding the key clients send"
+KEYS = HostKeys(
+    PREFIX,
+    (
+        HostKey(
+            "bind", STR, "0.0.0.0", "address the front listens on; the server behind it stays on 127.0.0.1"
+        ),
+        HostKey(
+            "port", INT, 11435, "clients' port (Ollama keeps 11434 on loopback for the local `ollama` CLI)"
+        ),
+        maybe(
+            "api_key_file",
+            STR,
+            "~/.config/gptoss/api-key",
+            "control machine: file holding the key clients send",
+        ),
+        HostKey("config_dir", STR, "/etc/gptoss-front", "the key files (0600), root only"),
+        maybe("tls_certificate", STR, None, "PEM certificate on the host: the front speaks HTTPS"),
+        maybe("tls_certificate_key", STR, None, "its private key on the host"),
     ),
-    DataKey("config_dir", STR, "/etc/gptoss-front", "the key files (0600), root only"),
-    maybe("tls_certificate", STR, None, "PEM certificate on the host: the front speaks HTTPS"),
-    maybe("tls_certificate_key", STR, None, "its private key on the host"),
+    "roles/front.py",
 )
-DEFAULTS = defaults(PREFIX, KEYS)
+DEFAULTS = KEYS.defaults()
 
 
 @dataclass(frozen=True)
@@ -57,7 +68,7 @@ class FrontSettings:
 
 
 def front_settings(data) -> FrontSettings:
-    return read(FrontSettings, PREFIX, KEYS, data)
+    return FrontSettings(**KEYS.values(data))
 
 
 def front_for(

@@ -35,8 +35,9 @@ from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from roles.settings import HostKey, Plan, PlanError, plan_for, refuse_unknown_keys, settings_from_data
-from serving.options import BOOL, INT, LIST, MAPPING, STR, Kind, OptionError, parse
+from roles.data import HostKey, HostKeys, maybe
+from roles.settings import Plan, PlanError, plan_for, settings_from_data
+from serving.options import BOOL, INT, LIST, MAPPING, STR, OptionError, parse
 from targets.monitoring import promql
 from targets.monitoring.promql import QueryValueError
 from targets.monitoring.rules import (
@@ -53,53 +54,60 @@ from targets.monitoring.scrape import ScrapeHost, ScrapeSettings, prometheus_con
 PREFIX = "monitoring_"
 
 
-def _key(name: str, kind: Kind, default: Any, help: str, unset: str | None = None) -> HostKey:
-    return HostKey(name, kind, default, help, unset=unset or "", nullable=unset is not None, prefix=PREFIX)
-
-
 # Every `monitoring_*` key with its one default, in the order the README lists them.
-MONITORING_KEYS: tuple[HostKey, ...] = (
-    _key("enabled", BOOL, False, "deploy.py runs this role after serving"),
-    _key(
-        "prometheus_host",
-        STR,
-        None,
-        "inventory name of the host that runs Prometheus",
-        "the inventory's first",
+MONITORING_KEYS = HostKeys(
+    PREFIX,
+    (
+        HostKey("enabled", BOOL, False, "deploy.py runs this role after serving"),
+        maybe(
+            "prometheus_host",
+            STR,
+            None,
+            "inventory name of the host that runs Prometheus",
+            "the inventory's first",
+        ),
+        HostKey(
+            "listen_address", STR, "0.0.0.0:9090", "Prometheus's UI and API, no authentication: firewall it"
+        ),
+        HostKey("retention", STR, "15d", "how long Prometheus keeps samples"),
+        HostKey("scrape_interval", STR, SCRAPE_INTERVAL, "how often every target is scraped"),
+        HostKey("evaluation_interval", STR, SCRAPE_INTERVAL, "how often rules and alerts are evaluated"),
+        HostKey("engine_job", STR, ENGINE_JOB, "Prometheus job of the engines (the rules select it)"),
+        HostKey("router_job", STR, ROUTER_JOB, "Prometheus job of vllm-router"),
+        HostKey("scrape_engines", BOOL, True, "false on hosts of the inventory that run no vLLM engine"),
+        maybe(
+            "address",
+            STR,
+            None,
+            "address Prometheus reaches this host on",
+            "vllm_endpoint_host, else ssh_hostname, else the inventory name",
+        ),
+        HostKey(
+            "node_exporter",
+            BOOL,
+            True,
+            "install Debian's node exporter on this host (port 9100) and scrape it",
+        ),
+        maybe(
+            "router_metrics_port",
+            INT,
+            None,
+            "this host runs vllm-router: its --prometheus-port (29000 by default)",
+            "no router here",
+        ),
+        HostKey(
+            "alerts",
+            MAPPING,
+            {},
+            "alert thresholds to change, e.g. waiting_requests=16,engine_down_for=2m (README: Observability)",
+        ),
+        HostKey(
+            "alertmanagers", LIST, (), "host:port of each Alertmanager; none: alerts show in Prometheus only"
+        ),
     ),
-    _key("listen_address", STR, "0.0.0.0:9090", "Prometheus's UI and API, no authentication: firewall it"),
-    _key("retention", STR, "15d", "how long Prometheus keeps samples"),
-    _key("scrape_interval", STR, SCRAPE_INTERVAL, "how often every target is scraped"),
-    _key("evaluation_interval", STR, SCRAPE_INTERVAL, "how often rules and alerts are evaluated"),
-    _key("engine_job", STR, ENGINE_JOB, "Prometheus job of the engines (the rules select it)"),
-    _key("router_job", STR, ROUTER_JOB, "Prometheus job of vllm-router"),
-    _key("scrape_engines", BOOL, True, "false on hosts of the inventory that run no vLLM engine"),
-    _key(
-        "address",
-        STR,
-        None,
-        "address Prometheus reaches this host on",
-        "vllm_endpoint_host, else ssh_hostname, else the inventory name",
-    ),
-    _key(
-        "node_exporter", BOOL, True, "install Debian's node exporter on this host (port 9100) and scrape it"
-    ),
-    _key(
-        "router_metrics_port",
-        INT,
-        None,
-        "this host runs vllm-router: its --prometheus-port (29000 by default)",
-        "no router here",
-    ),
-    _key(
-        "alerts",
-        MAPPING,
-        {},
-        "alert thresholds to change, e.g. waiting_requests=16,engine_down_for=2m (README: Observability)",
-    ),
-    _key("alertmanagers", LIST, (), "host:port of each Alertmanager; none: alerts show in Prometheus only"),
+    "roles/monitoring.py",
 )
-DEFAULTS: dict[str, Any] = {k.key: k.default for k in MONITORING_KEYS}
+DEFAULTS: dict[str, Any] = MONITORING_KEYS.defaults()
 
 NODE_EXPORTER_PORT = 9100  # Debian's default, left as it is
 CONFIG_DIR = "/etc/prometheus/gptoss"
@@ -132,19 +140,7 @@ class MonitoringSettings:
 def monitoring_settings(data: Mapping[str, Any] | Any) -> MonitoringSettings:
     """Settings from pyinfra's `host.data` (or a mapping), MONITORING_KEYS filling the gaps. Raises
     ValueError naming the key for a bad or unknown one."""
-    refuse_unknown_keys(
-        data.keys() if isinstance(data, Mapping) else data.dict().keys(),
-        DEFAULTS,
-        PREFIX,
-        "roles/monitoring.py",
-    )
-    try:
-        values = {
-            k.name: parse(k.kind, k.key, data.get(k.key, k.default), k.nullable) for k in MONITORING_KEYS
-        }
-    except OptionError as err:
-        raise ValueError(f"host data {err}") from None
-    return MonitoringSettings(**values)
+    return MonitoringSettings(**MONITORING_KEYS.values(data))
 
 
 def monitoring_enabled(data: Any) -> bool:

@@ -44,7 +44,11 @@ from targets.systemd.ollama import UNIT_NAME, render_env, render_unit, unit_opti
 UNIT_DIR = "/etc/systemd/system"
 # The unit Ollama's install script (and docs/linux.mdx) makes: it listens on 127.0.0.1:11434 too.
 FOREIGN_UNIT = "ollama.service"
-PACKAGES = ("zstd", "curl")
+PACKAGES = (
+    "zstd",
+    "curl",
+    "python3",
+)  # python3: the front probe matches the model id (targets/systemd/probe.py)
 MARKER = ".gptoss-installed"
 FRONT_NAME = "ollama"
 

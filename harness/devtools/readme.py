@@ -192,6 +192,14 @@ def plan_options_table() -> str:
     return "\n".join(rows)
 
 
+def _host_key_rows(keys) -> list[str]:
+    """One README row per key of a role's HostKeys (roles/data.py)."""
+    return [
+        f"| `{keys.key(k)}` | {_shown(k.default)} | {_cell(k.help + (f'; None: {k.unset}' if k.unset else ''))} |"
+        for k in keys
+    ]
+
+
 def pyinfra_data_table() -> str:
     """Host data keys of the pyinfra roles: the plan's from the option table, then roles/settings.py's."""
     from roles.settings import HOST_KEYS
@@ -202,21 +210,14 @@ def pyinfra_data_table() -> str:
         if o.host_data:
             meaning = o.help + (f"; None: {o.unset}" if o.nullable else "")
             rows.append(f"| `{o.host_data}` | {_shown(o.default)} | {_cell(meaning)} |")
-    for k in HOST_KEYS:
-        meaning = k.help + (f"; None: {k.unset}" if k.nullable else "")
-        rows.append(f"| `{k.key}` | {_shown(k.default)} | {_cell(meaning)} |")
-    return "\n".join(rows)
+    return "\n".join([*rows, *_host_key_rows(HOST_KEYS)])
 
 
 def monitoring_data_table() -> str:
     """Host data keys of the monitoring role (roles/monitoring.py MONITORING_KEYS)."""
     from roles.monitoring import MONITORING_KEYS
 
-    rows = ["| key | default | meaning |", "|---|---|---|"]
-    for k in MONITORING_KEYS:
-        meaning = k.help + (f"; None: {k.unset}" if k.nullable else "")
-        rows.append(f"| `{k.key}` | {_shown(k.default)} | {_cell(meaning)} |")
-    return "\n".join(rows)
+    return "\n".join(["| key | default | meaning |", "|---|---|---|", *_host_key_rows(MONITORING_KEYS)])
 
 
 def alerts_table() -> str:
@@ -297,14 +298,10 @@ def ollama_plans_table() -> str:
 def ollama_data_table() -> str:
     """Host data keys of the Ollama role and of the front before it."""
     from roles.front import KEYS as FRONT_KEYS
-    from roles.front import PREFIX as FRONT_PREFIX
-    from roles.ollama_settings import KEYS, PREFIX
+    from roles.ollama_settings import KEYS
 
     rows = ["| key | default | meaning |", "|---|---|---|"]
-    for prefix, keys in ((PREFIX, KEYS), (FRONT_PREFIX, FRONT_KEYS)):
-        for k in keys:
-            rows.append(f"| `{prefix}{k.name}` | {_shown(k.default)} | {_cell(k.help)} |")
-    return "\n".join(rows)
+    return "\n".join([*rows, *_host_key_rows(KEYS), *_host_key_rows(FRONT_KEYS)])
 
 
 RESULTS = README.parent / "bench" / "results"

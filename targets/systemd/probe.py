@@ -1,6 +1,8 @@
 """Shell, generated from the plan's ReadinessSpec, that asks on the host itself whether an engine serves.
 
-The pyinfra roles run it (roles/ops.py): as a fact (does it serve now?) and as a wait after a (re)start.
+The pyinfra roles run it (roles/ops.py): as a fact (does it serve now?) and as a wait after a (re)start;
+the Ollama role asks its authenticating front the same way (roles/ollama_ops.py, the key from the front's
+key map instead of an env file).
 Ready means what smoke.readiness means: `/health` answers 200, then the model list names the served model
 (an exact match of an `id`, not a substring of the JSON).
 
@@ -44,17 +46,31 @@ def _checked_port(port: int) -> int:
     return port
 
 
+def env_file_key(env_file: str) -> str:
+    """sh printing curl's config line `header = "Authorization: Bearer <key>"` from an engine's env file."""
+    return f"sed -n {shlex.quote(_KEY_TO_CURL_CONFIG)} {shlex.quote(env_file)}"
+
+
+def readiness_probe(
+    spec: ReadinessSpec, base_url: str, key_config: str, timeout_s: int = 5, tls: bool = False
+) -> str:
+    """sh that exits 0 when `base_url` answers `spec`'s health path, then lists `spec.served_name` as a model
+    `id`. `key_config` is sh printing curl's config line for the key (piped into `curl -K -`, never argv);
+    `tls`: https whose certificate names the host, not the loopback address asked (so not verified)."""
+    q = shlex.quote
+    curl = f"curl -fsS{' -k' if tls else ''} --noproxy '*' -m {int(timeout_s)}"
+    return (
+        f"{curl} -o /dev/null {q(base_url + spec.health_path)}"
+        f" && {key_config}"
+        f" | {curl} -K - {q(base_url + spec.models_path)}"
+        f" | python3 -c {q(_MODEL_LISTED)} {q(spec.served_name)}"
+    )
+
+
 def probe_script(spec: ReadinessSpec, port: int, env_file: str, timeout_s: int = 5) -> str:
     """sh that exits 0 when the engine on 127.0.0.1:`port` serves `spec`, reading the key from `env_file`."""
     base = f"http://127.0.0.1:{_checked_port(port)}"
-    q = shlex.quote
-    t = int(timeout_s)
-    return (
-        f"curl -fsS --noproxy '*' -m {t} -o /dev/null {q(base + spec.health_path)}"
-        f" && sed -n {q(_KEY_TO_CURL_CONFIG)} {q(env_file)}"
-        f" | curl -fsS --noproxy '*' -m {t} -K - {q(base + spec.models_path)}"
-        f" | python3 -c {q(_MODEL_LISTED)} {q(spec.served_name)}"
-    )
+    return readiness_probe(spec, base, env_file_key(env_file), timeout_s)
 
 
 def wait_script(spec: ReadinessSpec, port: int, env_file: str, unit: str, timeout_s: int) -> str:

@@ -14,7 +14,7 @@ from pyinfra.api import DeployError
 
 from roles.monitoring import CONFIG_FILE, DROP_IN, RULES_DIR, watch_gptoss
 from tests.unit.promtool_support import promtool
-from tests.unit.pyinfra_harness import Op, changed, run_deploy, upload
+from tests.unit.pyinfra_support import Op, changed, run_fleet, upload
 
 GPU_GROUP = {
     "vllm_model": "gpt-oss-20b",
@@ -105,7 +105,7 @@ def fleet(**extra):
 def deploy(hosts, group, state: dict[str, DebianHost] | None = None):
     state = state or {}
     facts = {name: state.get(name, DebianHost()).facts() for name, _ in hosts}
-    return run_deploy(watch_gptoss, hosts, facts, group)
+    return {name: run.ops for name, run in run_fleet(watch_gptoss, hosts, facts, group).items()}
 
 
 def deployed(hosts, group) -> dict[str, DebianHost]:

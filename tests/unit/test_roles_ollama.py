@@ -7,14 +7,18 @@ and a host that cannot be served gets a DeployError before the first command.
 
 from __future__ import annotations
 
+import dataclasses
+import http.server
+import json
 import subprocess
+import threading
 
 import pytest
 from pyinfra.api import DeployError
 
 from roles.front import authenticating_front, front_for, front_settings
 from roles.ollama import FRONT_NAME, MARKER, UNIT_NAME, serve_ollama
-from roles.ollama_ops import key_from_map
+from roles.ollama_ops import front_probe, key_from_map
 from roles.ollama_settings import plan_for, release_for, settings_from_data
 from serving.catalog import OLLAMA_LINUX_SHA256
 from targets.nginx import render_key_map, render_site
@@ -89,7 +93,7 @@ def deployed_host(data: dict, **overrides):
     files_[release.archive] = file_fact(600)
     files_[front.key_file] = file_fact(600)
     facts = bare_host(
-        DebPackages={"zstd": ["1.5"], "curl": ["7.88"], "nginx-light": ["1.22"]},
+        DebPackages={"zstd": ["1.5"], "curl": ["7.88"], "python3": ["3.11"], "nginx-light": ["1.22"]},
         Users={
             "ollama": {
                 "home": "/var/lib/ollama",
@@ -281,3 +285,45 @@ def test_the_probe_reads_the_key_back_from_the_map_the_front_includes(tmp_path):
     path.write_text(render_key_map(KEY))
     out = subprocess.run(["sh", "-c", key_from_map(str(path))], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == KEY
+
+
+def test_the_front_probe_wants_the_exact_model_id_the_key_and_a_401_without_it(tmp_path):
+    """front_probe run by a real sh against a loopback server: the tag must be a listed id (not a substring
+    of the JSON), the key must open /v1/models and its absence must be refused; the key is in no argv."""
+    key_map = tmp_path / "ollama.key.map"
+    key_map.write_text(render_key_map(KEY))
+    answers: dict[str, object] = {}
+
+    class Front(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *_):
+            pass
+
+        def do_GET(self):
+            if self.path == "/":
+                return self._send(200, b"Ollama is running")
+            if self.headers.get("Authorization") != f"Bearer {KEY}":
+                return self._send(answers["without_key"], b"")
+            self._send(200, json.dumps({"object": "list", "data": answers["models"]}).encode())
+
+        def _send(self, status, body):
+            self.send_response(status)
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Front)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        front = front_for(front_settings({"front_port": server.server_port}), FRONT_NAME, 11434, "/")
+        front = dataclasses.replace(front, key_file=str(key_map))
+        script = front_probe(front, "gpt-oss:20b", timeout=3)
+        assert KEY not in script
+
+        def probe(models, without_key=401):
+            answers.update(models=models, without_key=without_key)
+            return subprocess.run(["sh", "-c", script], capture_output=True, timeout=30).returncode
+
+        assert probe([{"id": "gpt-oss:20b"}]) == 0
+        assert probe([{"id": "gpt-oss:20b-x", "parent": "gpt-oss:20b"}]) != 0  # a substring is not the id
+        assert probe([{"id": "gpt-oss:20b"}], without_key=200) != 0  # a front that lets anyone in
+    finally:
+        server.shutdown()
