@@ -18,10 +18,12 @@ import shlex
 
 from serving.readiness import ReadinessSpec
 
-# sed: the first VLLM_API_KEY= line, without the name; unquote "..." and its backslash escapes (the env
+# sed: the first VLLM_API_KEY line, without the name; unquote "..." and its backslash escapes (the env
 # file's syntax); escape backslash and double quote again (curl's config syntax); print it as a header.
-_KEY_TO_CURL_CONFIG = r"""/^VLLM_API_KEY=/{
-s/^VLLM_API_KEY=//
+# `[=]` rather than a bare `=`: the script is printed by pyinfra's verbose modes, and an env-file line
+# (`NAME=value`) must never appear in a deploy's output, not even as a pattern (the deploy e2e asserts it).
+_KEY_TO_CURL_CONFIG = r"""/^VLLM_API_KEY[=]/{
+s/^VLLM_API_KEY[=]//
 s/^"\(.*\)"$/\1/
 s/\\\(.\)/\1/g
 s/[\\"]/\\&/g

@@ -59,7 +59,7 @@ def front(testbed_host):
     assert first.returncode == 0, first.output[-6000:]
     second = run_deploy(data=data, deploy=FRONT_DEPLOY)
     return {
-        "host": testbed_host,
+        "host": testbed_host.host,  # testinfra over ssh
         "key": key,
         "first": first,
         "second": second,
